@@ -1,0 +1,45 @@
+"""Maps protocol names to codec classes, imported lazily (after python-can's interface registry)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from infusion_monitor.devices.base import Codec, SerialSettings
+from infusion_monitor.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolInfo:
+    name: str
+    title: str
+    target: str  # "module:Class"
+    serial: SerialSettings
+
+    def load(self) -> type[Codec]:
+        module, _, cls = self.target.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def create(self) -> Codec:
+        return self.load()()
+
+
+PROTOCOLS: dict[str, ProtocolInfo] = {
+    p.name: p
+    for p in (
+        ProtocolInfo(
+            "datex-s5",
+            "GE Datex-Ohmeda S/5 (Computer Interface)",
+            "infusion_monitor.devices.datex_s5:DatexS5Codec",
+            SerialSettings(baudrate=19200, bytesize=8, parity="E", stopbits=1, rtscts=True),
+        ),
+    )
+}
+
+
+def get_protocol(name: str) -> ProtocolInfo:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        known = ", ".join(sorted(PROTOCOLS))
+        raise ConfigError(f"unknown protocol {name!r}; known protocols: {known}") from None

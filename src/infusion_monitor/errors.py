@@ -1,0 +1,25 @@
+"""One exception hierarchy for the whole app; the CLI and GUI turn these into messages."""
+
+
+class InfusionMonitorError(Exception):
+    """Base of every error the app raises on purpose."""
+
+
+class DeviceError(InfusionMonitorError):
+    """Something went wrong talking to a patient monitor."""
+
+
+class DeviceConnectionError(DeviceError):
+    """The serial port could not be opened, or it went away."""
+
+
+class ProtocolError(DeviceError):
+    """The monitor sent something the codec cannot accept (refused association, bad setup)."""
+
+
+class StoreError(InfusionMonitorError):
+    """The database could not be opened, migrated, read or written."""
+
+
+class ConfigError(InfusionMonitorError):
+    """A setting, argument or input value is wrong."""
