@@ -1,0 +1,321 @@
+"""The ``infusion-monitor`` command: GUI, demo, headless record, import, sessions, export.
+
+Exit codes: 0 ok, 2 usage error, 1 any other failure, always with a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from infusion_monitor import __version__
+from infusion_monitor.clock import Clock, ScaledClock, SystemClock, from_us, iso_z
+from infusion_monitor.devices.base import DeviceEvent
+from infusion_monitor.devices.registry import PROTOCOLS, get_protocol
+from infusion_monitor.errors import ConfigError, InfusionMonitorError
+from infusion_monitor.session.recorder import Recorder
+
+log = logging.getLogger("infusion_monitor")
+
+SCENARIOS = ("typical", "hypertensive", "desaturation", "artifact", "unplug")
+
+
+class UsageError(InfusionMonitorError):
+    """Bad arguments: exit code 2."""
+
+
+def _positive(kind: type[float] | type[int]):
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="infusion-monitor",
+        description="Secondary display and record of vital signs during IV ketamine infusions. "
+        "It never controls the pump; the patient monitor's own alarms remain primary.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--db", help="database URL or SQLite file (default: $INFUSION_MONITOR_DB, "
+                   "else a file in the user data directory)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    protocols = sorted(PROTOCOLS)
+
+    d = sub.add_parser("demo", help="the GUI on the bundled simulator over a real pseudo-terminal")
+    d.add_argument("--protocol", choices=protocols, default="datex-s5")
+    d.add_argument("--scenario", choices=SCENARIOS, default="typical")
+    d.add_argument("--speed", type=_positive(float), default=1.0,
+                   help="simulated seconds per real second (default 1)")
+    d.add_argument("--seed", type=int, default=1)
+
+    r = sub.add_parser("record", help="record a monitor headless; prints the new session id")
+    r.add_argument("--protocol", choices=protocols, required=True)
+    r.add_argument("--port", required=True,
+                   help="device path or pyserial URL (socket://host:port, rfc2217://host:port)")
+    r.add_argument("--baud", type=_positive(int), help="override the protocol's default speed")
+    r.add_argument("--seconds", type=_positive(float), help="stop after this many seconds")
+    r.add_argument("--patient", help="patient or clinic ID")
+
+    i = sub.add_parser("import", help="turn a raw byte capture from a monitor into a session")
+    i.add_argument("--protocol", choices=protocols, required=True)
+    i.add_argument("file", type=Path)
+    i.add_argument("--patient", help="patient or clinic ID")
+
+    s = sub.add_parser("sessions", help="list recorded sessions")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    e = sub.add_parser("export", help="export one session")
+    e.add_argument("session", type=int)
+    e.add_argument("--format", choices=("csv",), required=True)
+    e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    for sp in (d, r, i, s, e):
+        sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    command = args.command or "gui"
+    try:
+        return _COMMANDS[command](args)
+    except UsageError as exc:
+        print(f"infusion-monitor: {exc}", file=sys.stderr)
+        return 2
+    except InfusionMonitorError as exc:
+        print(f"infusion-monitor: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _open_db(args: argparse.Namespace):
+    from infusion_monitor.store.db import open_database, resolve_url
+
+    return open_database(resolve_url(args.db))
+
+
+# -- headless ---------------------------------------------------------------------------------
+def cmd_record(args: argparse.Namespace) -> int:
+    from infusion_monitor.session.live import LiveRecording
+
+    database = _open_db(args)
+    stop = threading.Event()
+    store_failed: list[str] = []
+
+    def on_state(state, detail):
+        log.info("link %s: %s", state, detail)
+        print(f"link: {state}{': ' + detail if detail else ''}", file=sys.stderr, flush=True)
+
+    recording = LiveRecording(
+        database, protocol=args.protocol, url=args.port, source="record",
+        patient_id=args.patient, baudrate=args.baud, on_state=on_state,
+        on_store_error=lambda exc: store_failed.append(str(exc)),
+    )
+    print(recording.session_id, flush=True)
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        recording.start()
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        recording.stop()
+        database.close()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(recording.recorder.counts.items()))
+    print(
+        f"session {recording.session_id}: {sum(recording.recorder.counts.values())} readings"
+        f" ({counts or 'none'}), {recording.recorder.rejected_frames} rejected frames",
+        file=sys.stderr,
+    )
+    if store_failed:
+        print(f"infusion-monitor: storage had errors (all retried): {store_failed[0]}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    codec = get_protocol(args.protocol).create()
+    events = codec.receive_data(data)
+    if codec.stats.frames_ok == 0:
+        raise ConfigError(
+            f"no valid {args.protocol} frame in {path} ({len(data)} bytes): "
+            "check the file and the --protocol"
+        )
+    recorder = Recorder(0, device_time=True)
+    stamped = recorder.handle(events)
+    readings = [e for e in stamped if not isinstance(e, DeviceEvent)]
+    device_events = [e for e in stamped if isinstance(e, DeviceEvent)]
+    times = [r.time for r in readings]
+    database = _open_db(args)
+    try:
+        repo = database.repository
+        first = min(times) if times else SystemClock().now()
+        sid = repo.create_session(source="import", protocol=args.protocol, port=str(path),
+                                  patient_id=args.patient, started=first)
+        repo.insert_readings(sid, readings)
+        repo.insert_device_events(sid, device_events)
+        repo.end_session(sid, max(times) if times else first)
+    finally:
+        database.close()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(recorder.counts.items()))
+    print(sid)
+    print(
+        f"session {sid}: {len(readings)} readings ({counts or 'none'}) from "
+        f"{codec.stats.frames_ok} frames, {codec.stats.frames_rejected} rejected frames",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    database = _open_db(args)
+    try:
+        sessions = database.repository.list_sessions()
+    finally:
+        database.close()
+    rows = [
+        {
+            "id": s.id, "started_utc": iso_z(from_us(s.started_us)),
+            "ended_utc": iso_z(from_us(s.ended_us)) if s.ended_us is not None else None,
+            "source": s.source, "protocol": s.protocol, "port": s.port,
+            "patient_id": s.patient_id, "readings": s.n_readings, "events": s.n_events,
+        }
+        for s in sessions
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no sessions yet", file=sys.stderr)
+        return 0
+    print(f"{'id':>5}  {'started (UTC)':20}  {'ended (UTC)':20}  {'source':7} {'protocol':9} "
+          f"{'patient':10} {'readings':>8}")
+    for r in rows:
+        print(f"{r['id']:>5}  {r['started_utc']:20}  {r['ended_utc'] or '(open)':20}  "
+              f"{r['source']:7} {r['protocol']:9} {r['patient_id'] or '-':10} {r['readings']:>8}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from infusion_monitor.export.csv_readings import write_readings_csv
+
+    database = _open_db(args)
+    try:
+        database.repository.get_session(args.session)  # a clear error for a missing session
+        readings = database.repository.readings(args.session)
+    finally:
+        database.close()
+    if args.output is None:
+        write_readings_csv(readings, sys.stdout)
+        return 0
+    try:
+        with args.output.open("w", newline="", encoding="utf-8") as f:
+            n = write_readings_csv(readings, f)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(f"wrote {n} readings to {args.output}", file=sys.stderr)
+    return 0
+
+
+# -- GUI --------------------------------------------------------------------------------------
+def _recording_factory(database, clock: Clock, source: str):
+    from infusion_monitor.session.live import LiveRecording
+
+    def start_recording(protocol: str, url: str, baud: int) -> LiveRecording:
+        return LiveRecording(database, protocol=protocol, url=url, source=source,
+                             clock=clock, baudrate=baud)
+
+    return start_recording
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from infusion_monitor.ui.app import run_gui
+
+    database = _open_db(args)
+    clock = SystemClock()
+    try:
+        return run_gui(clock=clock, start_recording=_recording_factory(database, clock, "gui"))
+    finally:
+        database.close()
+
+
+def start_simulator(protocol: str, scenario: str, speed: float, seed: int,
+                    start_utc: str) -> tuple[subprocess.Popen[str], str]:
+    """Run the bundled simulator on a new pty; returns the process and its device path."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulators", "--protocol", protocol, "--scenario", scenario,
+         "--pty", "--speed", str(speed), "--seed", str(seed), "--start", start_utc],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    path = proc.stdout.readline().strip()
+    if not path:
+        proc.kill()
+        raise InfusionMonitorError("the simulator did not start; run "
+                                   "'python -m simulators --pty' to see why")
+    return proc, path
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from infusion_monitor.ui.app import run_gui
+
+    database = _open_db(args)
+    clock = ScaledClock(args.speed)
+    proc, path = start_simulator(args.protocol, args.scenario, args.speed, args.seed,
+                                 iso_z(clock.origin))
+    try:
+        baud = get_protocol(args.protocol).serial.baudrate
+        return run_gui(
+            clock=clock, start_recording=_recording_factory(database, clock, "demo"),
+            initial=(args.protocol, path, baud),
+            title=f"Infusion Monitor — DEMO ({args.scenario}, simulated patient)",
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        database.close()
+
+
+_COMMANDS = {
+    "gui": cmd_gui, "demo": cmd_demo, "record": cmd_record, "import": cmd_import,
+    "sessions": cmd_sessions, "export": cmd_export,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

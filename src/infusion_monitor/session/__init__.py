@@ -1,0 +1,1 @@
+"""Session layer: recorder, alarms, minute log. Pure Python, never imports Qt."""

@@ -1,0 +1,83 @@
+"""One live recording: a session row, a store writer, a recorder and a serial link, wired up.
+
+The headless ``record`` command and the GUI use this same object, so both record identically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from infusion_monitor.clock import Clock, SystemClock
+from infusion_monitor.devices.base import DeviceEventKind
+from infusion_monitor.devices.link import LinkState, SerialLink
+from infusion_monitor.devices.registry import get_protocol
+from infusion_monitor.session.recorder import Recorder
+from infusion_monitor.store.db import Database
+from infusion_monitor.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+StateSink = Callable[[LinkState, str], None]
+
+
+class LiveRecording:
+    """Records one monitor into one new session until ``stop()``."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        protocol: str,
+        url: str,
+        source: str,
+        clock: Clock | None = None,
+        patient_id: str | None = None,
+        baudrate: int | None = None,
+        on_state: StateSink | None = None,
+        on_store_error: Callable[[Exception], None] | None = None,
+        on_store_recovered: Callable[[], None] | None = None,
+    ) -> None:
+        info = get_protocol(protocol)
+        self.clock = clock or SystemClock()
+        self.database = database
+        self.protocol = protocol
+        self.url = url
+        self.session_id = database.repository.create_session(
+            source=source, protocol=protocol, port=url, patient_id=patient_id,
+            started=self.clock.now(),
+        )
+        self.writer = StoreWriter(
+            database.repository, on_error=on_store_error, on_recovered=on_store_recovered
+        )
+        self.recorder = Recorder(self.session_id, sink=self.writer, clock=self.clock)
+        self._state_sinks: list[StateSink] = [on_state] if on_state else []
+        self.link = SerialLink(
+            url, info.create(), on_events=self.recorder.handle, on_state=self._state,
+            clock=self.clock, baudrate=baudrate,
+        )
+        self._stopped = False
+
+    def add_state_listener(self, sink: StateSink) -> None:
+        self._state_sinks.append(sink)
+
+    def _state(self, state: LinkState, detail: str) -> None:
+        for sink in list(self._state_sinks):
+            sink(state, detail)
+
+    def start(self) -> LiveRecording:
+        self.recorder.note(
+            DeviceEventKind.RECORDING_STARTED, f"recording {self.protocol} from {self.url}"
+        )
+        self.link.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the link, write out everything, and close the session. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.link.stop()
+        self.recorder.note(DeviceEventKind.RECORDING_STOPPED, "recording stopped")
+        self.writer.close()
+        self.database.repository.end_session(self.session_id, self.clock.now())
