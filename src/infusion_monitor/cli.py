@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from infusion_monitor import __version__
-from infusion_monitor.clock import Clock, ScaledClock, SystemClock, from_us, iso_z
+from infusion_monitor.clock import Clock, ScaledClock, SystemClock, iso_z
 from infusion_monitor.devices.base import DeviceEvent
 from infusion_monitor.devices.registry import PROTOCOLS, get_protocol
 from infusion_monitor.errors import ConfigError, InfusionMonitorError
@@ -208,8 +208,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         database.close()
     rows = [
         {
-            "id": s.id, "started_utc": iso_z(from_us(s.started_us)),
-            "ended_utc": iso_z(from_us(s.ended_us)) if s.ended_us is not None else None,
+            "id": s.id, "started_utc": iso_z(s.started),
+            "ended_utc": iso_z(s.ended) if s.ended is not None else None,
             "source": s.source, "protocol": s.protocol, "port": s.port,
             "patient_id": s.patient_id, "readings": s.n_readings, "events": s.n_events,
         }

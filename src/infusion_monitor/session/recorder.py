@@ -44,7 +44,9 @@ class Recorder:
     """Receives events from a link (any thread) and passes them to the store and subscribers.
 
     With ``device_time=True`` (imports) the receipt time is the device's own time, since there
-    was no receipt; otherwise it is the injected clock's time.
+    was no receipt; otherwise it is the injected clock's time. Live, rejected frames within one
+    batch are coalesced into one event, so a wrong baud rate cannot flood the event log; in an
+    import each keeps its own place in the capture.
     """
 
     def __init__(
@@ -109,7 +111,7 @@ class Recorder:
                 t = (r.t_device or self._last_time or now) if self.device_time else now
                 self._last_time = r.t_device or self._last_time
                 out.append(replace(r, t_received=t))
-            elif e.kind is DeviceEventKind.FRAME_REJECTED:
+            elif e.kind is DeviceEventKind.FRAME_REJECTED and not self.device_time:
                 rejected += e.count  # coalesced below: garbage must not flood the event log
             else:
                 t = (e.t_device or self._last_time or now) if self.device_time else now

@@ -1,0 +1,191 @@
+"""Where the database is, and opening it safely: durable SQLite settings, then migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from infusion_monitor.errors import StoreError
+from infusion_monitor.store.repository import Repository, reason_of
+
+ENV_VAR = "INFUSION_MONITOR_DB"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_OUR_VERSION_TABLE = "alembic_version"
+
+
+def default_db_path() -> Path:
+    """The per-user SQLite file used when neither --db nor the environment names a database."""
+    return Path(platformdirs.user_data_dir("infusion-monitor")) / "infusion-monitor.db"
+
+
+def resolve_url(cli_url: str | None) -> str:
+    """--db, else $INFUSION_MONITOR_DB, else the default file; a bare path means a SQLite file."""
+    raw = cli_url or os.environ.get(ENV_VAR) or ""
+    if not raw.strip():
+        return f"sqlite:///{default_db_path()}"
+    if "://" in raw:
+        return raw
+    return f"sqlite:///{Path(raw).expanduser().resolve()}"
+
+
+class Database:
+    """An open, migrated database: the engine and the repository over it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.repository = Repository(engine)
+
+    @property
+    def url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_database(url: str) -> Database:
+    """Open (creating if needed) and migrate the database at ``url``; StoreError on any failure."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"not a database URL: {url!r} (expected e.g. sqlite:///path)") from exc
+    shown = parsed.render_as_string(hide_password=True)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite:
+        _create_sqlite_file(parsed, shown)
+    try:
+        engine = _make_engine(parsed)
+    except NoSuchModuleError as exc:
+        raise StoreError(
+            f"unsupported database {shown}: use sqlite:///PATH or postgresql+psycopg://..."
+        ) from exc
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot use database {shown}: {reason_of(exc)}") from exc
+    try:
+        _migrate(engine, shown)
+    except StoreError:
+        engine.dispose()
+        raise
+    except (SQLAlchemyError, CommandError, OSError) as exc:
+        engine.dispose()
+        if is_sqlite and "not a database" in str(exc):
+            raise StoreError(
+                f"{shown} is not an Infusion Monitor database (not SQLite, or corrupt);"
+                " restore it from a backup or choose another --db"
+            ) from exc
+        raise StoreError(f"cannot open database {shown}: {reason_of(exc)}") from exc
+    return Database(engine)
+
+
+def _create_sqlite_file(url: URL, shown: str) -> None:
+    """Create the file owner-only before SQLite does, since it holds patient data."""
+    if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
+        return
+    path = Path(url.database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create database file {shown}: {exc.strerror or exc}") from exc
+    os.close(fd)
+
+
+def _make_engine(url: URL) -> Engine:
+    """An engine; for SQLite, durable pragmas on every connection and real transactions."""
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {}
+    if not url.database or url.database == ":memory:":
+        # One shared in-memory database, used from the writer thread too.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    """WAL + synchronous=FULL: a committed reading survives power loss; readers never block."""
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (so DDL is
+    # transactional and a half-run migration rolls back).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    """Emit BEGIN ourselves; IMMEDIATE where a transaction reads before it writes (migrations)."""
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def _migrate(engine: Engine, shown: str) -> None:
+    """Refuse a database that is not ours, then bring ours to the newest schema."""
+    cfg = _alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    conn = engine.connect().execution_options(sqlite_immediate=True)
+    try:
+        with conn.begin():
+            _check_ours(conn, script, shown)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        conn.close()
+
+
+def _check_ours(conn: Connection, script: ScriptDirectory, shown: str) -> None:
+    tables = set(inspect(conn).get_table_names())
+    revisions: list[str] = []
+    if _OUR_VERSION_TABLE in tables:
+        rows = conn.execute(text(f"SELECT version_num FROM {_OUR_VERSION_TABLE}"))
+        revisions = [r[0] for r in rows]
+    if not revisions:
+        others = sorted(tables - {_OUR_VERSION_TABLE})
+        if others:
+            raise StoreError(
+                f"{shown} belongs to another application (it has tables {', '.join(others[:5])}"
+                f"{', ...' if len(others) > 5 else ''}); choose another --db"
+            )
+        return
+    known = {rev.revision for rev in script.walk_revisions()}
+    unknown = [r for r in revisions if r not in known]
+    if unknown:
+        raise StoreError(
+            f"{shown} has schema revision {unknown[0]!r}, which this version of Infusion Monitor"
+            " does not know (another application's database, or a newer version's);"
+            " choose another --db or upgrade"
+        )
+
