@@ -81,6 +81,7 @@ class SerialLink:
         self.state_detail = ""
         self.reconnects = 0
         self._gap_since: datetime | None = None
+        self._last_frame_at: datetime | None = None  # wall time of the last valid frame
 
     # -- public API -------------------------------------------------------------------------
     def start(self) -> None:
@@ -174,6 +175,7 @@ class SerialLink:
                 events = codec.receive_data(data)
                 if codec.stats.frames_ok > frames_before:
                     last_frame = now
+                    self._last_frame_at = self.clock.now()
                     if not have_data:
                         have_data = True
                         events = [*self._resumed(), *events]
@@ -185,7 +187,7 @@ class SerialLink:
             self._write(port)
             if have_data and now - last_frame > self.watchdog_s:
                 have_data = False
-                self._gap_since = self.clock.now()
+                self._gap_since = self._last_frame_at or self.clock.now()
                 self._on_events([DeviceEvent(
                     DeviceEventKind.NO_DATA,
                     f"no valid frame for {self.watchdog_s:g} s",
@@ -197,7 +199,10 @@ class SerialLink:
                 self._set_state(LinkState.NO_DATA, "port open, but no valid frame yet")
 
     def _resumed(self) -> list[DeviceEvent]:
-        """Valid data again: the state goes back to connected and any gap is recorded."""
+        """Valid data again: the state goes back to connected and any gap is recorded.
+
+        The gap runs from the last valid frame before the outage to the first one after it.
+        """
         self._set_state(LinkState.CONNECTED, f"receiving from {self.url}")
         since, self._gap_since = self._gap_since, None
         if since is None:
@@ -220,7 +225,7 @@ class SerialLink:
 
     def _emit_down(self, detail: str) -> None:
         if self._gap_since is None:
-            self._gap_since = self.clock.now()
+            self._gap_since = self._last_frame_at or self.clock.now()
         self._on_events([DeviceEvent(DeviceEventKind.LINK_DOWN, detail)])
         self._set_state(LinkState.DISCONNECTED, detail)
 
