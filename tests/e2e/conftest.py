@@ -1,0 +1,119 @@
+"""Helpers for end-to-end runs: the simulator on a real pty, the real CLI, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from infusion_monitor.store import open_database
+
+START = "2026-05-04T09:00:00Z"
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Run:
+    """One simulator and (optionally) one ``record`` process, cleaned up whatever happens."""
+
+    start_time = datetime.fromisoformat(START)  # the simulated monitor's clock at t=0
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.db = tmp / "e2e.db"
+        self.truth = tmp / "truth.jsonl"
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def simulator(self, *args: str) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simulators", "--protocol", "datex-s5", "--pty",
+             "--link", str(self.tmp / "ttySIM0"), "--truth", str(self.truth),
+             "--start", START, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.procs.append(proc)
+        self.sim = proc
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        assert path, proc.stderr.read() if proc.stderr else "simulator printed no path"
+        return path
+
+    def record(self, port: str, *args: str) -> int:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infusion_monitor.cli", "--db", str(self.db), "record",
+             "--protocol", "datex-s5", "--port", port, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.procs.append(proc)
+        self.rec = proc
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.isdigit(), proc.stderr.read() if proc.stderr else line
+        return int(line)
+
+    def stop_record(self) -> str:
+        self.rec.send_signal(signal.SIGTERM)
+        _, err = self.rec.communicate(timeout=20)
+        assert self.rec.returncode == 0, err
+        return err
+
+    def truth_values(self) -> Counter[tuple[str, float, datetime]]:
+        """(vital, value, device time) for every value the simulator put on the wire."""
+        out: Counter[tuple[str, float, datetime]] = Counter()
+        for line in self.truth.read_text().splitlines():
+            frame = json.loads(line)
+            t = datetime.fromtimestamp(frame["r_time"], UTC)
+            for vital, value in frame["values"].items():
+                if value is not None:
+                    out[(vital, float(value), t)] += 1
+        return out
+
+    def db_readings(self, session_id: int):
+        with open_database(f"sqlite:///{self.db}") as database:
+            return database.repository.readings(session_id)
+
+    def db_events(self, session_id: int):
+        with open_database(f"sqlite:///{self.db}") as database:
+            return database.repository.device_events(session_id)
+
+    wait_for = staticmethod(wait_for)
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
+    r = Run(tmp_path)
+    try:
+        yield r
+    finally:
+        r.cleanup()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.e2e)
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")
