@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
 
+from benchmarks.table import Row, format_table
 from infusion_monitor.devices.datex_s5 import BasicValues, DatexS5Codec, build_displayed_values
 
 FRAMES = 2000
@@ -47,30 +47,21 @@ def _decode_seconds(stream: bytes) -> tuple[float, int]:
     return elapsed, codec.stats.readings
 
 
-def run() -> list[dict[str, Any]]:
-    """Best of ``REPEATS`` decodes, as rows {figure, value, unit, goal, baseline, ratio}."""
+def run() -> list[Row]:
+    """Best of ``REPEATS`` decodes of a realistic stream, against the line rate."""
     stream = build_stream()
     best = min(_decode_seconds(stream)[0] for _ in range(REPEATS))
     bytes_per_s = len(stream) / best
-    ratio = bytes_per_s / LINE_BYTES_PER_S
     return [
-        {"figure": "datex-s5 frames decoded", "value": FRAMES / best, "unit": "frames/s",
-         "goal": None, "baseline": None, "ratio": None},
-        {"figure": "datex-s5 decode throughput", "value": bytes_per_s / 1e6, "unit": "MB/s",
-         "goal": None, "baseline": LINE_BYTES_PER_S / 1e6, "ratio": ratio},
-        {"figure": "datex-s5 vs 19200 8E1 line rate", "value": ratio, "unit": "x",
-         "goal": GOAL_RATIO, "baseline": 1, "ratio": ratio / GOAL_RATIO},
+        Row("datex-s5 codec: frames decoded", FRAMES / best, "frames/s"),
+        Row("datex-s5 codec: throughput", bytes_per_s / 1e6, "MB/s"),
+        Row("datex-s5 codec: ratio to 19200 8E1 line rate", bytes_per_s / LINE_BYTES_PER_S, "x",
+            f">= {GOAL_RATIO:g}", f"line {LINE_BYTES_PER_S:.0f} B/s"),
     ]
 
 
 def main() -> None:
-    rows = run()
-    print(f"{'figure':34} {'value':>12} {'unit':9} {'goal':>9}")
-    for row in rows:
-        goal = f">= {row['goal']}" if row["goal"] else ""
-        print(f"{row['figure']:34} {row['value']:12.1f} {row['unit']:9} {goal:>9}")
-    ratio = rows[-1]["value"]
-    print("goal met" if ratio >= GOAL_RATIO else "GOAL MISSED")
+    print(format_table(run()))
 
 
 if __name__ == "__main__":

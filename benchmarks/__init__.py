@@ -1,0 +1,1 @@
+"""Scripts that measure and print the project's performance figures (``python -m benchmarks``)."""

@@ -1,0 +1,27 @@
+"""Run every benchmark and print one table: ``python -m benchmarks``."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+import time
+
+from benchmarks.table import format_table
+
+MODULES = ("codec_throughput", "latency_pty")
+
+
+def main() -> int:
+    rows = []
+    started = time.perf_counter()
+    for name in MODULES:
+        rows += importlib.import_module(f"benchmarks.{name}").run()
+    print(f"# python -m benchmarks  ({platform.python_version()}, {platform.machine()}, "
+          f"{time.perf_counter() - started:.0f} s)")
+    print(format_table(rows))
+    return 0 if all(r.met is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
