@@ -254,9 +254,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _recording_factory(database, clock: Clock, source: str):
     from infusion_monitor.session.live import LiveRecording
 
-    def start_recording(protocol: str, url: str, baud: int) -> LiveRecording:
+    def start_recording(protocol: str, url: str, baud: int, **callbacks) -> LiveRecording:
+        """Called by the window; ``callbacks`` route storage errors to its banner."""
         return LiveRecording(database, protocol=protocol, url=url, source=source,
-                             clock=clock, baudrate=baud)
+                             clock=clock, baudrate=baud, **callbacks)
 
     return start_recording
 

@@ -340,3 +340,24 @@ def test_chunking_does_not_change_events(values_list, garbage, data):
     for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         pieces += codec.receive_data(stream[a:b])
     assert pieces == whole
+
+
+def test_start_request_is_repeated_while_the_line_stays_quiet():
+    codec = DatexS5Codec()
+    codec.connection_made()
+    first = codec.data_to_send()
+    assert len(RequestDecoder().feed(first)) == 5
+    for t in (0.0, 1.0, 9.9):
+        codec.tick(t)
+        assert codec.data_to_send() == b""
+    codec.tick(10.0)
+    assert codec.data_to_send() == first  # lost on the way? ask again
+    # Data flowing: no more requests, however long it runs.
+    for i, t in enumerate(range(11, 60)):
+        codec.receive_data(build_displayed_values(T0 + 5 * i, BasicValues(hr=70)))
+        codec.tick(float(t))
+        assert codec.data_to_send() == b""
+    # Quiet again for 10 s: ask again.
+    codec.tick(60.0)
+    codec.tick(70.0)
+    assert codec.data_to_send() == first

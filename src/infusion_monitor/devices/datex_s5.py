@@ -35,6 +35,9 @@ _N_DESCRIPTORS = 8
 DRI_MT_PHDB = 0  # physiological database record (1 = waveform, 4 = alarm)
 DRI_PH_DISPL = 1  # subrecord type / request type: displayed values
 DRI_EOL_SUBR_LIST = 0xFF  # descriptor type that ends the subrecord list
+#: With no valid frame for this long after a request (seconds), the request is sent again: it
+#: may have been lost (a USB adapter opened before the monitor cable was plugged in).
+REQUEST_RETRY_S = 10.0
 DRI_LEVELS = (7, 8, 9, 10, 11)  # DRI levels 2001, 2003, 2005, 2009, 2015 (VSCapture)
 
 # Class request bits (VSCapture DataConstants, OpenICE; DRI spec table 3-3): the basic class is
@@ -303,11 +306,24 @@ class DatexS5Codec(Codec):
         self._status: dict[Vital, str] = {}
         self._last_nibp: tuple[int, int, int] | None = None
         self._nibp_was_measuring = False
+        self._quiet_since: float | None = None  # when the line was last known quiet (tick)
+        self._frames_seen = 0
 
     def connection_made(self) -> None:
         """Ask for displayed values at every DRI level: newer monitors answer only their own."""
         for level in self._dri_levels:
             self._send(build_start_request(self._interval_s, level))
+        self._quiet_since = None
+        self._frames_seen = self.stats.frames_ok
+
+    def tick(self, monotonic: float) -> None:
+        """Repeat the start request while the line stays quiet for ``REQUEST_RETRY_S``."""
+        if self.stats.frames_ok != self._frames_seen or self._quiet_since is None:
+            self._frames_seen = self.stats.frames_ok
+            self._quiet_since = monotonic
+        elif monotonic - self._quiet_since >= REQUEST_RETRY_S:
+            self.connection_made()
+            self._quiet_since = monotonic
 
     def request_stop(self) -> None:
         """Queue stop requests (interval 0) for every DRI level."""

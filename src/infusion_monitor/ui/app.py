@@ -1,0 +1,76 @@
+"""Starts the GUI: the QApplication, the theme and the main window, with injected dependencies."""
+
+from __future__ import annotations
+
+import sys
+
+import PySide6
+from PySide6.QtWidgets import QApplication
+
+from infusion_monitor.clock import Clock
+from infusion_monitor.errors import ConfigError
+from infusion_monitor.ui.qt_main_window import MainWindow, StartRecording
+from infusion_monitor.ui.qt_port_picker import PortLister, system_ports
+from infusion_monitor.ui.qt_theme import apply_theme
+
+DEFAULT_SIZE = (1366, 768)  # the smallest bedside screen we support
+TITLE = "Infusion Monitor — live"
+
+
+def check_qt_binding() -> None:
+    """Refuse a Qt binding known to corrupt the interpreter, rather than crash mid-session.
+
+    PySide6 6.12.0 drops a reference to ``None`` on every void Qt call; on Python < 3.12 (where
+    ``None`` is not immortal) that aborts the process after a few minutes of redraws.
+    """
+    if sys.version_info < (3, 12) and PySide6.__version__.startswith("6.12.0"):
+        raise ConfigError(
+            f"PySide6 {PySide6.__version__} crashes on Python "
+            f"{sys.version_info.major}.{sys.version_info.minor}: install PySide6-Essentials "
+            "6.11.x, or run on Python 3.12 or later"
+        )
+
+
+def make_window(
+    *,
+    clock: Clock,
+    start_recording: StartRecording,
+    initial: tuple[str, str, int] | None = None,
+    title: str = TITLE,
+    list_ports_fn: PortLister = system_ports,
+) -> MainWindow:
+    """Build the themed main window at the default size (needs a QApplication)."""
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        apply_theme(app)
+    window = MainWindow(clock=clock, start_recording=start_recording, initial=initial,
+                        list_ports_fn=list_ports_fn)
+    window.setWindowTitle(title)
+    window.resize(*DEFAULT_SIZE)
+    return window
+
+
+def run_gui(
+    *,
+    clock: Clock,
+    start_recording: StartRecording,
+    initial: tuple[str, str, int] | None = None,
+    title: str = TITLE,
+) -> int:
+    """Run the GUI until the window closes; returns the Qt exit code.
+
+    ``start_recording(protocol, url, baud, on_store_error=..., on_store_recovered=...)`` is
+    called when the nurse presses Connect (or at once with ``initial``); the callbacks may be
+    passed on to ``LiveRecording`` and are safe from the writer thread. Raises ConfigError
+    for a known-broken Qt binding.
+    """
+    check_qt_binding()
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    app.setApplicationName("Infusion Monitor")
+    window = make_window(clock=clock, start_recording=start_recording, initial=initial,
+                         title=title)
+    # Quitting by any route (window close, Ctrl+C handler, session end) stops the recording.
+    app.aboutToQuit.connect(window.stop_recording)
+    window.show()
+    return int(app.exec())

@@ -1,0 +1,28 @@
+"""The one path from worker threads (serial link, recorder, store) to widgets: queued signals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from infusion_monitor.devices.base import Event
+
+
+class LiveFeed(QObject):
+    """Relays recorder events and link states to the GUI thread.
+
+    Create it in the GUI thread; ``push_events`` and ``push_state`` may then be called from any
+    thread, and Qt queues the emissions to receivers living in the GUI thread.
+    """
+
+    events = Signal(object)  # list[Reading | DeviceEvent]
+    state = Signal(str, str)  # (LinkState value, detail)
+
+    def push_events(self, events: Sequence[Event]) -> None:
+        """Recorder subscriber: hand a batch of stamped events to the GUI thread."""
+        self.events.emit(list(events))
+
+    def push_state(self, state: str, detail: str) -> None:
+        """Link state listener: hand a state change to the GUI thread."""
+        self.state.emit(str(state), detail)

@@ -1,0 +1,285 @@
+"""The nurse's live window: banner, connection bar, big numerics beside the session trends."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QColor, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from infusion_monitor.clock import Clock
+from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event
+from infusion_monitor.devices.link import LinkState
+from infusion_monitor.ui import qt_theme as theme
+from infusion_monitor.ui.qt_bridge import LiveFeed
+from infusion_monitor.ui.qt_numeric import NibpTile, NumericTile
+from infusion_monitor.ui.qt_port_picker import PortLister, PortPicker, system_ports
+from infusion_monitor.ui.qt_status import DeviceStatus, SessionClock
+from infusion_monitor.ui.qt_trends import TrendPanel
+from infusion_monitor.vitals import Vital
+
+log = logging.getLogger(__name__)
+
+BANNER = ("Secondary display — the patient monitor's own alarms remain primary. "
+          "This app never controls the infusion pump.")
+REDRAW_MS = 100  # 10 Hz: ages, staleness and trends; data arrive at their own rate
+
+
+class RecorderLike(Protocol):
+    def subscribe(self, subscriber: Callable[[Sequence[Event]], None]) -> None: ...
+
+    def unsubscribe(self, subscriber: Callable[[Sequence[Event]], None]) -> None: ...
+
+
+class Recording(Protocol):
+    """What the window needs of a live recording (``session.live.LiveRecording`` is one)."""
+
+    recorder: RecorderLike
+    session_id: int
+
+    def add_state_listener(self, sink: Callable[[LinkState, str], None]) -> None: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+class StartRecording(Protocol):
+    """The app's factory: opens nothing until called; the callbacks may run on any thread."""
+
+    def __call__(
+        self, protocol: str, url: str, baud: int, *,
+        on_store_error: Callable[[Exception], None],
+        on_store_recovered: Callable[[], None],
+    ) -> Recording: ...
+
+
+class MainWindow(QMainWindow):
+    """Live view of one recording; every dependency is injected, it opens no port or DB itself."""
+
+    _error_posted = Signal(str, str)  # kind, text: lets any thread raise the banner
+    _error_cleared = Signal(str)  # kind ("" clears whatever is shown)
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        start_recording: StartRecording,
+        initial: tuple[str, str, int] | None = None,
+        list_ports_fn: PortLister = system_ports,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self._start_recording = start_recording
+        self.recording: Recording | None = None
+        self.feed: LiveFeed | None = None
+        self._closed = False
+        self._error_kind = ""
+        self.setWindowTitle("Infusion Monitor — live")
+
+        self.banner = QLabel(BANNER)
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.error_banner, self.error_label = self._make_error_banner()
+        self.picker = PortPicker(list_ports_fn=list_ports_fn)
+        self.trends = TrendPanel(clock)
+        self.tiles = {
+            Vital.HR: NumericTile(Vital.HR, clock),
+            Vital.PR: NumericTile(Vital.PR, clock),
+            Vital.NIBP_SYS: NibpTile(clock),
+            Vital.SPO2: NumericTile(Vital.SPO2, clock),
+        }
+        self.device_status = DeviceStatus()
+        self.session_clock = SessionClock(clock)
+        self.session_label = QLabel("")
+        self._build_layout()
+
+        self.picker.connect_requested.connect(self.connect_to)
+        self.picker.stop_requested.connect(self.stop_recording)
+        self._error_posted.connect(self._show_error_now)
+        self._error_cleared.connect(self._clear_error_now)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+        if initial is not None:
+            self.picker.set_selection(*initial)
+            QTimer.singleShot(0, self._auto_connect)
+
+    # -- layout -----------------------------------------------------------------------------
+    def _make_error_banner(self) -> tuple[QFrame, QLabel]:
+        frame = QFrame()
+        frame.setObjectName("errorBanner")
+        label = QLabel()
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        palette = label.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor(theme.ERROR_TEXT))
+        label.setPalette(palette)
+        font = label.font()
+        font.setPixelSize(16)
+        font.setBold(True)
+        label.setFont(font)
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(self.clear_error)
+        row = QHBoxLayout(frame)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(label, 1)
+        row.addWidget(dismiss)
+        frame.hide()
+        return frame, label
+
+    def _build_layout(self) -> None:
+        tiles = QVBoxLayout()
+        tiles.setSpacing(4)
+        for vital, stretch in ((Vital.HR, 4), (Vital.PR, 3), (Vital.NIBP_SYS, 5),
+                               (Vital.SPO2, 4)):
+            tiles.addWidget(self.tiles[vital], stretch)
+        body = QHBoxLayout()
+        body.setContentsMargins(6, 4, 6, 4)
+        body.addWidget(self.trends, 5)
+        body.addLayout(tiles, 2)
+        central = QWidget()
+        central.setObjectName("central")
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.error_banner)
+        column.addWidget(self.picker)
+        column.addLayout(body, 1)
+        self.setCentralWidget(central)
+        status = self.statusBar()
+        status.setSizeGripEnabled(False)
+        status.addWidget(self.device_status)
+        status.addWidget(self.session_label, 1)
+        status.addPermanentWidget(self.session_clock)
+        status.setContentsMargins(6, 0, 10, 0)
+
+    # -- errors (callable from any thread) --------------------------------------------------
+    def show_error(self, text: str) -> None:
+        """Show a red banner with ``text``; safe from any thread (queued to the GUI thread)."""
+        self._error_posted.emit("general", text)
+
+    def clear_error(self) -> None:
+        """Hide the error banner; safe from any thread."""
+        self._error_cleared.emit("")
+
+    def error_text(self) -> str:
+        """The banner's text, or "" when no error is shown."""
+        return self.error_label.text() if not self.error_banner.isHidden() else ""
+
+    def _store_error(self, exc: Exception) -> None:
+        self._error_posted.emit(
+            "store", f"✖ Database error: {exc}. Readings are kept and retried; check the disk "
+                     f"or database server.")
+
+    def _store_recovered(self) -> None:
+        self._error_cleared.emit("store")
+
+    def _show_error_now(self, kind: str, text: str) -> None:
+        self._error_kind = kind
+        self.error_label.setText(text)
+        self.error_banner.show()
+
+    def _clear_error_now(self, kind: str) -> None:
+        if not kind or kind == self._error_kind:
+            self._error_kind = ""
+            self.error_label.setText("")
+            self.error_banner.hide()
+
+    # -- recording --------------------------------------------------------------------------
+    def _auto_connect(self) -> None:
+        if not self._closed:
+            self.picker.connect_button.click()
+
+    def connect_to(self, protocol: str, url: str, baud: int) -> bool:
+        """Start a recording through the injected factory; any failure goes to the banner."""
+        if self.recording is not None or self._closed:
+            return False
+        self.clear_error()
+        self.picker.set_selection(protocol, url, baud)
+        try:
+            recording = self._start_recording(
+                protocol, url, baud,
+                on_store_error=self._store_error, on_store_recovered=self._store_recovered,
+            )
+        except Exception as exc:  # a bad port or DB must not take the window down
+            log.exception("could not start recording from %s", url)
+            self.show_error(f"✖ Could not start recording from {url}: {exc}")
+            return False
+        feed = LiveFeed(self)
+        feed.events.connect(self._on_events)
+        feed.state.connect(self.device_status.set_state)
+        recording.recorder.subscribe(feed.push_events)
+        recording.add_state_listener(feed.push_state)
+        self.trends.start_session(self._clock.now())
+        for tile in self.tiles.values():
+            tile.reset()
+        self.recording, self.feed = recording, feed
+        try:
+            recording.start()
+        except Exception as exc:  # same: report, close the half-open session, stay usable
+            log.exception("could not start recording from %s", url)
+            self.stop_recording()
+            self.show_error(f"✖ Could not start recording from {url}: {exc}")
+            return False
+        self.session_clock.start()
+        self.session_label.setText(f"  Session #{recording.session_id} · {protocol} · {url}")
+        self.picker.set_running(True)
+        return True
+
+    def stop_recording(self) -> None:
+        """Stop the link (joins its thread), flush the store and close the session."""
+        recording, feed = self.recording, self.feed
+        self.recording = self.feed = None
+        if recording is None:
+            return
+        try:
+            recording.stop()
+        except Exception as exc:  # report it; the window must still close cleanly
+            log.exception("stopping the recording failed")
+            self.show_error(f"✖ Stopping the recording failed: {exc}")
+        finally:
+            if feed is not None:
+                recording.recorder.unsubscribe(feed.push_events)
+        self.session_clock.stop()
+        self.picker.set_running(False)
+        self.device_status.set_state(LinkState.STOPPED, "recording stopped")
+
+    # -- GUI-thread slots -------------------------------------------------------------------
+    def _on_events(self, events: list[Event]) -> None:
+        if self.recording is None:  # late deliveries after Stop belong to no session on screen
+            return
+        for event in events:
+            for tile in self.tiles.values():
+                tile.handle(event)
+            if isinstance(event, DeviceEvent) and event.kind is DeviceEventKind.DEVICE_ERROR:
+                self.show_error(f"✖ Monitor reports: {event.detail}")
+        self.trends.add_events(events)
+
+    def redraw(self) -> None:
+        """Timer tick: ages and staleness on the tiles, trends, session clock."""
+        for tile in self.tiles.values():
+            tile.refresh()
+        self.trends.redraw()
+        self.session_clock.refresh()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Nothing may run after the window closes: stop the timer and the recording."""
+        self._closed = True
+        self._timer.stop()
+        self.stop_recording()
+        super().closeEvent(event)

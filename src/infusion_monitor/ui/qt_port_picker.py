@@ -1,0 +1,133 @@
+"""The connection bar: protocol, serial port (or URL), baud rate and a Connect/Stop button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QWidget,
+)
+from serial.tools import list_ports
+
+from infusion_monitor.devices.registry import PROTOCOLS, ProtocolInfo
+
+PortLister = Callable[[], list[tuple[str, str]]]
+
+
+def system_ports() -> list[tuple[str, str]]:
+    """The serial ports the OS knows: (device, description)."""
+    return [(p.device, p.description or "") for p in sorted(list_ports.comports())]
+
+
+class PortPicker(QWidget):
+    """Chooses what to record from; emits requests, never opens a port itself."""
+
+    connect_requested = Signal(str, str, int)  # protocol, url, baud
+    stop_requested = Signal()
+
+    def __init__(
+        self,
+        *,
+        list_ports_fn: PortLister = system_ports,
+        protocols: Mapping[str, ProtocolInfo] = PROTOCOLS,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._list_ports = list_ports_fn
+        self.running = False
+        self.protocol_combo = QComboBox()
+        for info in protocols.values():
+            self.protocol_combo.addItem(info.title, info.name)
+        self._protocols = dict(protocols)
+        self.port_combo = QComboBox()
+        self.port_combo.setEditable(True)
+        self.port_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.port_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.port_combo.lineEdit().setPlaceholderText(
+            "serial port, or a URL: socket://host:port, rfc2217://host:port, /dev/…")
+        self.port_combo.setToolTip("Pick a port, or type a device path or pyserial URL")
+        self.refresh_button = QPushButton("↻ Refresh")
+        self.refresh_button.setToolTip("List the serial ports again")
+        self.baud_spin = QSpinBox()
+        self.baud_spin.setRange(300, 921_600)
+        self.baud_spin.setSingleStep(9600)
+        self.baud_spin.setSuffix(" baud")
+        self.connect_button = QPushButton("▶ Connect")
+        self.connect_button.setMinimumWidth(120)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(QLabel("Monitor"))
+        layout.addWidget(self.protocol_combo)
+        layout.addWidget(QLabel("Port"))
+        layout.addWidget(self.port_combo, 1)
+        layout.addWidget(self.refresh_button)
+        layout.addWidget(self.baud_spin)
+        layout.addWidget(self.connect_button)
+
+        self.protocol_combo.currentIndexChanged.connect(self._protocol_changed)
+        self.refresh_button.clicked.connect(self.refresh_ports)
+        self.connect_button.clicked.connect(self._clicked)
+        self.port_combo.editTextChanged.connect(self._update_button)
+        self._protocol_changed()
+        self.refresh_ports()
+
+    def protocol(self) -> str:
+        return str(self.protocol_combo.currentData())
+
+    def url(self) -> str:
+        """The chosen port's device, or the typed path/URL."""
+        text = self.port_combo.currentText().strip()
+        index = self.port_combo.findText(text)
+        if index >= 0 and self.port_combo.itemData(index):
+            return str(self.port_combo.itemData(index))
+        return text
+
+    def set_selection(self, protocol: str, url: str, baud: int) -> None:
+        """Preset the bar (e.g. for auto-connect), as if the nurse had chosen it."""
+        index = self.protocol_combo.findData(protocol)
+        if index >= 0:
+            self.protocol_combo.setCurrentIndex(index)
+        self.port_combo.setEditText(url)
+        self.baud_spin.setValue(baud)
+
+    def refresh_ports(self) -> None:
+        """List the system's serial ports again, keeping whatever is typed."""
+        typed = self.port_combo.currentText()
+        self.port_combo.clear()
+        for device, description in self._list_ports():
+            label = f"{device} — {description}" if description and description != "n/a" \
+                else device
+            self.port_combo.addItem(label, device)
+        if typed or not self.port_combo.count():
+            self.port_combo.setEditText(typed)
+        self._update_button()
+
+    def set_running(self, running: bool) -> None:
+        """Switch between Connect and Stop; the selection is locked while recording."""
+        self.running = running
+        for w in (self.protocol_combo, self.port_combo, self.refresh_button, self.baud_spin):
+            w.setEnabled(not running)
+        self.connect_button.setText("■ Stop" if running else "▶ Connect")
+        self._update_button()
+
+    def _protocol_changed(self) -> None:
+        info = self._protocols.get(self.protocol())
+        if info is not None:
+            self.baud_spin.setValue(info.serial.baudrate)
+
+    def _update_button(self) -> None:
+        self.connect_button.setEnabled(self.running or bool(self.url()))
+
+    def _clicked(self) -> None:
+        if self.running:
+            self.stop_requested.emit()
+        elif self.url():
+            self.connect_requested.emit(self.protocol(), self.url(), self.baud_spin.value())
