@@ -221,11 +221,12 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print("no sessions yet", file=sys.stderr)
         return 0
-    print(f"{'id':>5}  {'started (UTC)':20}  {'ended (UTC)':20}  {'source':7} {'protocol':9} "
-          f"{'patient':10} {'readings':>8}")
-    for r in rows:
-        print(f"{r['id']:>5}  {r['started_utc']:20}  {r['ended_utc'] or '(open)':20}  "
-              f"{r['source']:7} {r['protocol']:9} {r['patient_id'] or '-':10} {r['readings']:>8}")
+    print(f"{'id':>5}  {'started (UTC)':19}  {'ended (UTC)':19}  {'source':7} {'protocol':9} "
+          f"{'patient':12} {'readings':>8}")
+    for s in sessions:
+        ended = s.ended.strftime("%Y-%m-%d %H:%M:%S") if s.ended else "(open)"
+        print(f"{s.id:>5}  {s.started.strftime('%Y-%m-%d %H:%M:%S'):19}  {ended:19}  "
+              f"{s.source:7} {s.protocol:9} {s.patient_id or '-':12} {s.n_readings:>8}")
     return 0
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import PySide6
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from infusion_monitor.clock import Clock
@@ -70,7 +72,19 @@ def run_gui(
     app.setApplicationName("Infusion Monitor")
     window = make_window(clock=clock, start_recording=start_recording, initial=initial,
                          title=title)
-    # Quitting by any route (window close, Ctrl+C handler, session end) stops the recording.
+    # Quitting by any route (window close, Ctrl+C, SIGTERM) stops the recording cleanly.
     app.aboutToQuit.connect(window.stop_recording)
+    previous = {sig: signal.signal(sig, lambda *_: app.quit())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Python runs signal handlers only between bytecodes: wake the interpreter now and then
+    # while Qt's event loop waits in C++.
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     window.show()
-    return int(app.exec())
+    try:
+        return int(app.exec())
+    finally:
+        wake.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

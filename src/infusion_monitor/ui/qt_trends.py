@@ -146,6 +146,7 @@ class TrendPanel(QWidget):
                                    symbolBrush=theme.colour(Vital.NIBP_MEAN)),
             Vital.SPO2: _line(self.spo2_plot, theme.colour(Vital.SPO2)),
         }
+        self._curves[Vital.HR].setZValue(1)  # ECG heart rate above the oximeter's pulse rate
         owner = {Vital.HR: self.hr_plot, Vital.PR: self.hr_plot, Vital.SPO2: self.spo2_plot}
         self._artifact_items = {v: _artifacts(owner.get(v, self.nibp_plot)) for v in TREND_VITALS}
         # Kept beside the buffers so the sys-dia bar of each measurement can be drawn.
