@@ -23,3 +23,10 @@ class StoreError(InfusionMonitorError):
 
 class ConfigError(InfusionMonitorError):
     """A setting, argument or input value is wrong."""
+
+
+class ChartingError(InfusionMonitorError):
+    """A charting action was refused (score out of range, missing baseline, closed session...).
+
+    The message says what to do; nothing was written.
+    """

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from infusion_monitor.errors import StoreError
@@ -66,9 +67,13 @@ def test_store_does_not_import_qt() -> None:
 def test_migration_creates_tables_at_head(db_url: str) -> None:
     with open_database(db_url) as db:
         tables = set(inspect(db.engine).get_table_names())
-        assert {"sessions", "readings", "device_events", "alembic_version"} <= tables
+        assert {"sessions", "readings", "device_events", "alembic_version", "checkins",
+                "phase_markers", "minute_entries", "notes", "cadss_forms", "alarm_events",
+                "limit_changes"} <= tables
+        head = ScriptDirectory.from_config(db_module._alembic_config()).get_current_head()
+        assert head is not None and head >= "0002"
         with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
             # The migrations build exactly what the models describe.
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         indexes = {ix["name"] for ix in inspect(db.engine).get_indexes("readings")}
