@@ -30,6 +30,14 @@ VITAL_COLOURS: dict[Vital, str] = {
 }
 
 #: Every state is shown by a symbol and text as well as colour (colour-blind staff, glare).
+#: Alarm priority colours after IEC 60601-1-8: high red, medium and low yellow, technical cyan.
+PRIORITY_COLOURS = {
+    "high": "#e5484d",
+    "medium": "#f5d90a",
+    "low": "#f5d90a",
+    "technical": "#3ec6e0",
+}
+
 SYMBOL_STALE = "⚠"
 SYMBOL_ARTIFACT = "?"
 SYMBOL_INVALID = "⊘"

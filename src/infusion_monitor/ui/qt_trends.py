@@ -8,6 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from infusion_monitor.clock import Clock
@@ -123,6 +124,12 @@ class TrendPanel(QWidget):
             f"{_span('(mean)', Vital.NIBP_MEAN)} (mmHg)", (40, 180))
         self.spo2_plot = _plot(f"{_span('SpO2', Vital.SPO2)} (%)", (80, 101))
         self.plots = (self.hr_plot, self.nibp_plot, self.spo2_plot)
+        self.markers: list[tuple[datetime, str, bool]] = []
+        self.bands: list[tuple[datetime, datetime | None, str]] = []
+        self._marker_items: dict[pg.PlotWidget, list[pg.InfiniteLine]] = {p: [] for p in self.plots}
+        self._band_items: dict[pg.PlotWidget, list[pg.LinearRegionItem]] = {
+            p: [] for p in self.plots
+        }
         self._y_defaults = {self.hr_plot: (40, 140, 5), self.nibp_plot: (40, 180, 10),
                             self.spo2_plot: (80, 101, 2)}
         for plot in self.plots[:-1]:
@@ -208,6 +215,57 @@ class TrendPanel(QWidget):
         self._dirty = True
 
     # -- for tests --------------------------------------------------------------------------
+    # -- phase markers and alarm bands ------------------------------------------------------
+    def _x(self, t: datetime) -> float:
+        """Minutes since the session start on the shared x axis."""
+        t0 = self.t0 or t
+        return (t - t0).total_seconds() / 60.0
+
+    def set_markers(self, markers: Iterable[tuple[datetime, str, bool]]) -> None:
+        """Show phase markers ``(time, label, voided)`` as labelled vertical lines on every plot.
+
+        A voided marker (undone by an amendment) stays visible, dashed and greyed.
+        """
+        for plot, items in self._marker_items.items():
+            for item in items:
+                plot.removeItem(item)
+            items.clear()
+        self.markers = list(markers)
+        for t, label, voided in self.markers:
+            pen = pg.mkPen(theme.GREYED if voided else theme.TEXT, width=1,
+                           style=Qt.PenStyle.DashLine if voided else Qt.PenStyle.SolidLine)
+            for plot, items in self._marker_items.items():
+                line = pg.InfiniteLine(
+                    pos=self._x(t), angle=90, movable=False, pen=pen,
+                    label=(label + (" (undone)" if voided else "")) if plot is self.hr_plot
+                    else None,
+                    labelOpts={"position": 0.92, "color": theme.MUTED, "rotateAxis": (1, 0)},
+                )
+                plot.addItem(line, ignoreBounds=True)
+                items.append(line)
+
+    def set_alarm_bands(
+        self, bands: Iterable[tuple[datetime, datetime | None, str]]
+    ) -> None:
+        """Shade each alarm's span ``(start, end or None while active, priority)``."""
+        for plot, items in self._band_items.items():
+            for item in items:
+                plot.removeItem(item)
+            items.clear()
+        self.bands = list(bands)
+        now = self._clock.now()
+        for start, end, priority in self.bands:
+            colour = pg.mkColor(theme.PRIORITY_COLOURS.get(priority, theme.AMBER))
+            colour.setAlpha(60)
+            for plot, items in self._band_items.items():
+                region = pg.LinearRegionItem(
+                    values=(self._x(start), self._x(end or now)), movable=False,
+                    brush=pg.mkBrush(colour), pen=pg.mkPen(None),
+                )
+                region.setZValue(-10)
+                plot.addItem(region, ignoreBounds=True)
+                items.append(region)
+
     def curve_data(self, vital: Vital) -> tuple[np.ndarray, np.ndarray]:
         """The valid points held for a vital: (seconds since start, values)."""
         return self._valid[vital].points()

@@ -1,0 +1,57 @@
+"""Phase markers and alarm bands on the trend charts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyqtgraph as pg
+from pytestqt.qtbot import QtBot
+
+from infusion_monitor.clock import ManualClock
+from infusion_monitor.ui import qt_theme as theme
+from infusion_monitor.ui.qt_trends import TrendPanel
+
+T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+
+
+def items(plot: pg.PlotWidget, kind: type) -> list:
+    return [i for i in plot.getPlotItem().items if isinstance(i, kind)]
+
+
+def test_markers_are_drawn_on_every_plot_at_their_minute(qtbot: QtBot) -> None:
+    clock = ManualClock(T0)
+    panel = TrendPanel(clock)
+    qtbot.addWidget(panel)
+    panel.start_session(T0)
+    panel.set_markers([
+        (T0 + timedelta(minutes=5), "Infusion start", False),
+        (T0 + timedelta(minutes=7), "Infusion end", True),
+    ])
+    for plot in panel.plots:
+        lines = items(plot, pg.InfiniteLine)
+        assert sorted(line.value() for line in lines) == [5.0, 7.0]
+    labels = [line.label.toPlainText() for line in items(panel.hr_plot, pg.InfiniteLine)]
+    assert sorted(labels) == ["Infusion end (undone)", "Infusion start"]
+    # Replacing the markers removes the old lines.
+    panel.set_markers([(T0 + timedelta(minutes=1), "Baseline", False)])
+    assert [line.value() for line in items(panel.nibp_plot, pg.InfiniteLine)] == [1.0]
+
+
+def test_alarm_bands_span_the_alarm_in_its_priority_colour(qtbot: QtBot) -> None:
+    clock = ManualClock(T0)
+    panel = TrendPanel(clock)
+    qtbot.addWidget(panel)
+    panel.start_session(T0)
+    clock.advance(30 * 60)
+    panel.set_alarm_bands([
+        (T0 + timedelta(minutes=20), T0 + timedelta(minutes=21), "high"),
+        (T0 + timedelta(minutes=25), None, "medium"),  # still active: runs to now
+    ])
+    regions = items(panel.spo2_plot, pg.LinearRegionItem)
+    spans = sorted(tuple(round(v, 3) for v in r.getRegion()) for r in regions)
+    assert spans == [(20.0, 21.0), (25.0, 30.0)]
+    colours = {r.brush.color().name() for r in regions}
+    assert colours == {theme.PRIORITY_COLOURS["high"], theme.PRIORITY_COLOURS["medium"]}
+    assert all(not r.movable for r in regions)
+    panel.set_alarm_bands([])
+    assert items(panel.hr_plot, pg.LinearRegionItem) == []
