@@ -148,3 +148,13 @@ def live(harness: Harness) -> Harness:
     """The harness window connected to a fake recording."""
     assert harness.window.connect_to("datex-s5", "/dev/ttyUSB0", 19200)
     return harness
+
+
+@pytest.fixture
+def shots_dir(tmp_path: Path) -> Path:
+    """Where screenshot tests save PNGs: ``$INFUSION_MONITOR_SCREENSHOTS`` to keep them for a
+    human to look at, else the test's own temporary directory."""
+    target = os.environ.get("INFUSION_MONITOR_SCREENSHOTS")
+    path = Path(target) if target else tmp_path / "shots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

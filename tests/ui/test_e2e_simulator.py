@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import subprocess
@@ -89,6 +88,7 @@ class ReadingCounter:
 
 def test_live_window_on_the_simulator(
     qtbot: QtBot, simulator: tuple[subprocess.Popen[str], str, Path], database: Database,
+    shots_dir: Path,
 ) -> None:
     proc, device, truth = simulator
     clock = ScaledClock(SPEED)
@@ -114,8 +114,7 @@ def test_live_window_on_the_simulator(
     qtbot.waitUntil(lambda: len(window.trends.curve_data(Vital.HR)[1]) >= 12, timeout=20_000)
     assert window.error_text() == ""
     assert window.device_status.text() == "● Connected"
-    os.makedirs("/tmp/im-shots", exist_ok=True)
-    window.grab().save("/tmp/im-shots/e2e-1366x768.png")
+    window.grab().save(str(shots_dir / "e2e-1366x768.png"))
 
     # Freeze the simulator: nothing more is sent, everything sent can still be read. A stop
     # between its write of a frame and its truth-log line leaves one frame the log lacks.

@@ -1,4 +1,4 @@
-"""Screenshots of a mid-session window (saved to /tmp/im-shots/ for review) and pixel probes."""
+"""Screenshots of a mid-session window (kept in $INFUSION_MONITOR_SCREENSHOTS) and pixel probes."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind
 from infusion_monitor.ui import qt_theme as theme
 from infusion_monitor.ui.qt_numeric import TileState
 from infusion_monitor.vitals import Quality, Reading, Vital
-
-SHOTS = Path("/tmp/im-shots")
 
 
 def play_session(h: Harness, minutes: int) -> None:
@@ -61,7 +59,9 @@ def count_colour(image: QImage, colour: str, tolerance: int = 40) -> int:
 
 
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
-def test_mid_session_screenshot(live: Harness, qtbot: QtBot, size: tuple[int, int]) -> None:
+def test_mid_session_screenshot(
+    live: Harness, qtbot: QtBot, size: tuple[int, int], shots_dir: Path
+) -> None:
     w = live.window
     w.resize(*size)
     live.recording.set_state("connected", "receiving from /dev/ttyUSB0")
@@ -70,15 +70,14 @@ def test_mid_session_screenshot(live: Harness, qtbot: QtBot, size: tuple[int, in
     qtbot.waitUntil(lambda: w.tiles[Vital.SPO2].state is TileState.VALID)
     image = w.grab().toImage()
     assert (image.width(), image.height()) == size
-    SHOTS.mkdir(exist_ok=True)
-    image.save(str(SHOTS / f"live-{size[0]}x{size[1]}.png"))
+    image.save(str(shots_dir / f"live-{size[0]}x{size[1]}.png"))
     hr_tile = w.tiles[Vital.HR].grab().toImage()
     assert count_colour(hr_tile, theme.colour(Vital.HR)) > 200  # the big green number
     # Mostly dark: the background must not glare in a dimmed room.
     assert count_colour(image, theme.BACKGROUND, 24) > 0.3 * image.width() * image.height() / 4
 
 
-def test_a_stale_tile_loses_its_colour(live: Harness, qtbot: QtBot) -> None:
+def test_a_stale_tile_loses_its_colour(live: Harness, qtbot: QtBot, shots_dir: Path) -> None:
     w = live.window
     live.recording.deliver([Reading(Vital.HR, 88)])
     tile = w.tiles[Vital.HR]
@@ -89,5 +88,4 @@ def test_a_stale_tile_loses_its_colour(live: Harness, qtbot: QtBot) -> None:
     qtbot.waitUntil(lambda: tile.state is TileState.STALE)
     # Only the small "HR" title keeps the vital's colour.
     assert count_colour(tile.grab().toImage(), theme.colour(Vital.HR)) < valid / 10
-    SHOTS.mkdir(exist_ok=True)
-    w.grab().save(str(SHOTS / "stale-1366x768.png"))
+    w.grab().save(str(shots_dir / "stale-1366x768.png"))

@@ -1,6 +1,6 @@
 """GE Datex-Ohmeda S/5 Computer Interface (DRI): framing, displayed-values decoding, requests.
 
-Wire facts come from /work/shared/protocols.md ("GE Datex-Ohmeda S/5"), checked against
+Wire facts come from the shared design notes (protocols.md, "GE Datex-Ohmeda S/5"), checked against
 xeonfusion/VSCapture (C#: ``DataConstants``, ``RequestTransfer``, ``basic_phdb_type``) and
 part-cw/LNhealth ``modules/s5parser``. The module also holds the pure encoders the simulator uses,
 so that both sides of the wire share one description of it.
