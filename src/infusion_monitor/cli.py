@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export one session")
     e.add_argument("session", type=int)
-    e.add_argument("--format", choices=("csv",), required=True)
+    e.add_argument("--format", choices=("csv", "minutes-csv", "alarms-csv"), required=True)
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
 
     for sp in (d, r, i, s, e):
@@ -233,6 +233,10 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from infusion_monitor.export.csv_readings import write_readings_csv
 
+    if args.format == "minutes-csv":
+        return _export_minutes_csv(args)
+    if args.format == "alarms-csv":
+        return _export_alarms_csv(args)
     database = _open_db(args)
     try:
         database.repository.get_session(args.session)  # a clear error for a missing session
@@ -248,6 +252,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
     print(f"wrote {n} readings to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _export_minutes_csv(args: argparse.Namespace) -> int:
+    from infusion_monitor.export.minutes_csv import session_minute_rows, write_minutes_csv
+
+    database = _open_db(args)
+    try:
+        rows = session_minute_rows(database, args.session, SystemClock())
+    finally:
+        database.close()
+    if args.output is None:
+        write_minutes_csv(rows, sys.stdout)
+        return 0
+    try:
+        with args.output.open("w", newline="", encoding="utf-8") as f:
+            n = write_minutes_csv(rows, f)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(f"wrote {n} minutes to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _export_alarms_csv(args: argparse.Namespace) -> int:
+    from infusion_monitor.export.alarms_csv import write_alarms_csv
+    from infusion_monitor.store.alarm_log import AlarmLog
+
+    database = _open_db(args)
+    try:
+        database.repository.get_session(args.session)  # a clear error for a missing session
+        alarms = AlarmLog(database.engine).alarms(args.session)
+    finally:
+        database.close()
+    if args.output is None:
+        write_alarms_csv(alarms, sys.stdout)
+        return 0
+    try:
+        with args.output.open("w", newline="", encoding="utf-8") as f:
+            n = write_alarms_csv(alarms, f)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(f"wrote {n} alarms to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -9,10 +9,13 @@ import logging
 from collections.abc import Callable
 
 from infusion_monitor.clock import Clock, SystemClock
+from infusion_monitor.config import Settings, load_settings
 from infusion_monitor.devices.base import DeviceEventKind
 from infusion_monitor.devices.link import LinkState, SerialLink
 from infusion_monitor.devices.registry import get_protocol
+from infusion_monitor.session.alarm_monitor import AlarmMonitor
 from infusion_monitor.session.recorder import Recorder
+from infusion_monitor.store.alarm_log import AlarmLog
 from infusion_monitor.store.db import Database
 from infusion_monitor.store.writer import StoreWriter
 
@@ -22,7 +25,12 @@ StateSink = Callable[[LinkState, str], None]
 
 
 class LiveRecording:
-    """Records one monitor into one new session until ``stop()``."""
+    """Records one monitor into one new session until ``stop()``, with its alarms.
+
+    ``alarms`` (an ``AlarmMonitor``) is fed by the recorder and the link state and writes the
+    alarm log through the same store writer; the GUI subscribes with ``alarms.add_listener``.
+    ``settings`` default to the clinic's settings file (a broken one is a ConfigError).
+    """
 
     def __init__(
         self,
@@ -37,8 +45,10 @@ class LiveRecording:
         on_state: StateSink | None = None,
         on_store_error: Callable[[Exception], None] | None = None,
         on_store_recovered: Callable[[], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         info = get_protocol(protocol)
+        settings = settings if settings is not None else load_settings()
         self.clock = clock or SystemClock()
         self.database = database
         self.protocol = protocol
@@ -47,11 +57,20 @@ class LiveRecording:
             source=source, protocol=protocol, port=url, patient_id=patient_id,
             started=self.clock.now(),
         )
+        self._on_store_error = on_store_error
+        self._on_store_recovered = on_store_recovered
         self.writer = StoreWriter(
-            database.repository, on_error=on_store_error, on_recovered=on_store_recovered
+            database.repository, on_error=self._store_error, on_recovered=self._store_recovered
         )
         self.recorder = Recorder(self.session_id, sink=self.writer, clock=self.clock)
-        self._state_sinks: list[StateSink] = [on_state] if on_state else []
+        self.alarms = AlarmMonitor(
+            self.session_id, clock=self.clock, settings=settings, sink=self.writer,
+            alarm_log=AlarmLog(database.engine),
+        )
+        self.recorder.subscribe(self.alarms.on_events)
+        self._state_sinks: list[StateSink] = [self.alarms.on_link_state]
+        if on_state:
+            self._state_sinks.append(on_state)
         self.link = SerialLink(
             url, info.create(), on_events=self.recorder.handle, on_state=self._state,
             clock=self.clock, baudrate=baudrate,
@@ -65,7 +84,18 @@ class LiveRecording:
         for sink in list(self._state_sinks):
             sink(state, detail)
 
+    def _store_error(self, exc: Exception) -> None:
+        self.alarms.on_storage_error(exc)
+        if self._on_store_error is not None:
+            self._on_store_error(exc)
+
+    def _store_recovered(self) -> None:
+        self.alarms.on_storage_recovered()
+        if self._on_store_recovered is not None:
+            self._on_store_recovered()
+
     def start(self) -> LiveRecording:
+        self.alarms.start()
         self.recorder.note(
             DeviceEventKind.RECORDING_STARTED, f"recording {self.protocol} from {self.url}"
         )
@@ -79,5 +109,6 @@ class LiveRecording:
         self._stopped = True
         self.link.stop()
         self.recorder.note(DeviceEventKind.RECORDING_STOPPED, "recording stopped")
+        self.alarms.stop()  # before the writer closes: the last alarm events are written too
         self.writer.close()
         self.database.repository.end_session(self.session_id, self.clock.now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from infusion_monitor.clock import from_us, to_us
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind
 from infusion_monitor.errors import StoreError
 from infusion_monitor.store.models import DeviceEventRow, ReadingRow, SessionRow, SessionSource
+from infusion_monitor.store.models_clinical import AlarmEventRow
 from infusion_monitor.vitals import Quality, Reading, Vital
 
 
@@ -122,9 +123,13 @@ class Repository:
         self.insert_batch([], [(session_id, e) for e in events])
 
     def insert_batch(
-        self, readings: Sequence[tuple[int, Reading]], events: Sequence[tuple[int, DeviceEvent]]
+        self, readings: Sequence[tuple[int, Reading]], events: Sequence[tuple[int, DeviceEvent]],
+        alarm_rows: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """Append readings and events of any sessions in one transaction (bulk executemany)."""
+        """Append readings, events and alarm-log rows of any sessions in one transaction.
+
+        ``alarm_rows`` are ``alarm_events`` insert parameters (``alarm_log.event_row``).
+        """
         reading_rows = [_reading_row(sid, r) for sid, r in readings]
         event_rows = [_event_row(sid, e) for sid, e in events]
         try:
@@ -133,6 +138,8 @@ class Repository:
                     conn.execute(insert(ReadingRow), reading_rows)
                 if event_rows:
                     conn.execute(insert(DeviceEventRow), event_rows)
+                if alarm_rows:
+                    conn.execute(insert(AlarmEventRow), list(alarm_rows))
         except SQLAlchemyError as exc:
             raise StoreError(f"could not save data: {reason_of(exc)}") from exc
 

@@ -6,14 +6,18 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
+from infusion_monitor.clock import to_us
 from infusion_monitor.devices.base import DeviceEvent
+from infusion_monitor.store.alarm_log import AlarmEventRecord, event_row
 from infusion_monitor.store.repository import time_us
 from infusion_monitor.vitals import Reading
 
-Item = Reading | DeviceEvent
+#: What the writer stores: readings, device events, and alarm-log rows (so alarm events reach
+#: the disk within the same second, from the same thread).
+Item = Reading | DeviceEvent | AlarmEventRecord
 
 _log = logging.getLogger(__name__)
 
@@ -25,7 +29,8 @@ class BatchSink(Protocol):
     """What the writer needs of a Repository (tests substitute a failing one)."""
 
     def insert_batch(
-        self, readings: list[tuple[int, Reading]], events: list[tuple[int, DeviceEvent]]
+        self, readings: list[tuple[int, Reading]], events: list[tuple[int, DeviceEvent]],
+        alarm_rows: Sequence[Mapping[str, Any]] = (),
     ) -> None: ...
 
 
@@ -61,6 +66,7 @@ class StoreWriter:
         self._give_up = False
         self.written_readings = 0
         self.written_events = 0
+        self.written_alarm_events = 0
         self.failing = False
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=False)
         self._thread.start()
@@ -72,10 +78,13 @@ class StoreWriter:
             return len(self._queue) + self._in_flight
 
     def submit(self, session_id: int, item: Item) -> None:
-        """Queue one reading or event; checks it can be stored, but never waits for the disk."""
-        if not isinstance(item, Reading | DeviceEvent):
+        """Queue a reading, event or alarm event; checks it can be stored, never waits for disk."""
+        if isinstance(item, AlarmEventRecord):
+            to_us(item.time)  # a naive time fails here, in the caller, not later
+        elif isinstance(item, Reading | DeviceEvent):
+            time_us(item)  # a timeless or naive-time item fails here, in the caller, not later
+        else:
             raise TypeError(f"cannot store {type(item).__name__}")
-        time_us(item)  # a timeless or naive-time item fails here, in the caller, not later
         with self._cond:
             if self._closing:
                 raise RuntimeError("the store writer is closed")
@@ -140,10 +149,14 @@ class StoreWriter:
         """Commit one batch, retrying until it succeeds; False only if close() gave up."""
         readings = [(sid, i) for sid, i in batch if isinstance(i, Reading)]
         events = [(sid, i) for sid, i in batch if isinstance(i, DeviceEvent)]
+        alarm_rows = [event_row(sid, i) for sid, i in batch if isinstance(i, AlarmEventRecord)]
         backoff = _BACKOFF_FIRST
         while True:
             try:
-                self._repository.insert_batch(readings, events)
+                if alarm_rows:
+                    self._repository.insert_batch(readings, events, alarm_rows=alarm_rows)
+                else:  # the two-argument call any BatchSink supports
+                    self._repository.insert_batch(readings, events)
                 break
             # Any failure, even a bug, must keep the data and be reported, never kill the thread.
             except Exception as exc:
@@ -163,6 +176,7 @@ class StoreWriter:
             self._committed += len(batch)
             self.written_readings += len(readings)
             self.written_events += len(events)
+            self.written_alarm_events += len(alarm_rows)
             self._cond.notify_all()
         if self.failing:
             self.failing = False
