@@ -9,7 +9,7 @@ import time
 
 from benchmarks.table import format_table
 
-MODULES = ("codec_throughput", "latency_pty")
+MODULES = ("codec_throughput", "latency_pty", "alarm_latency")
 
 
 def main() -> int:

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=_positive, default=float(DEFAULT_DURATION),
                    help="simulated seconds (default %(default)s)")
+    p.add_argument("--skip", type=float, default=0.0, metavar="SECONDS",
+                   help="start the live session at this simulated second (default 0)")
     p.add_argument("--start", metavar="ISO", help="monitor clock at t=0, ISO 8601 (default now)")
     p.add_argument("--truth", metavar="FILE", help="JSON-lines log of the values sent")
     p.add_argument("--baud", type=int, default=19200, help="baud rate for --port")
@@ -95,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: --start: {exc}; use ISO 8601, e.g. 2026-01-01T09:00:00Z", file=sys.stderr)
         return 2
+    if not 0 <= args.skip < args.duration:
+        print(f"error: --skip must be in [0, --duration), not {args.skip}", file=sys.stderr)
+        return 2
     model = PatientModel(args.scenario, args.seed)
     stream = STREAMS[args.protocol](model, start, args)
     controls = Controls()
@@ -113,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             transport = PortTransport(args.port, baudrate=args.baud)
         run_live(stream, model, transport, truth, duration=args.duration, speed=args.speed,
-                 unplug_s=args.unplug_seconds, controls=controls)
+                 unplug_s=args.unplug_seconds, controls=controls, skip=args.skip)
     except (OSError, serial.SerialException, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -329,8 +329,12 @@ def run_live(
     unplug_s: float = 60.0,
     controls: Controls | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    skip: float = 0.0,
 ) -> None:
     """Play the session in (scaled) real time until ``duration`` or ``controls.stop``.
+
+    ``skip`` starts the session at simulated second ``skip`` instead of 0 (to reach a late
+    scenario event quickly); ``duration`` is still the simulated second it ends at.
 
     A manual unplug (``controls.toggle_unplug``, set on SIGUSR1) lasts ``unplug_s`` simulated
     seconds; a second toggle during it plugs back in at once.
@@ -339,7 +343,7 @@ def run_live(
     t0 = monotonic()
 
     def now() -> float:
-        return (monotonic() - t0) * speed
+        return skip + (monotonic() - t0) * speed
 
     manual_until: float | None = None
     stream.connection_made()

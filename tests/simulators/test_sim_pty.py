@@ -234,3 +234,31 @@ def test_port_url_serves_a_socket_reader(tmp_path: Path) -> None:
     expected = truth(truth_path)
     assert len(got) >= 10
     assert got == {t: v for t, v in expected.items() if min(got) <= t <= max(got)}
+
+
+def test_skip_starts_the_session_late(tmp_path: Path) -> None:
+    """``--skip 1790``: the first frame is from second 1790, where desaturation goes severe."""
+    truth_path = tmp_path / "truth.jsonl"
+    with simulator(tmp_path, "--scenario", "desaturation", "--speed", "20", "--skip", "1790",
+                   "--truth", str(truth_path)) as (_proc, path):
+        port = serial.serial_for_url(str(path), baudrate=19200, timeout=0.2)
+        try:
+            port.write(build_start_request())
+            codec = DatexS5Codec()
+            got: dict[int, dict[str, float]] = {}
+            deadline = time.monotonic() + 15
+            while len(got) < 4 and time.monotonic() < deadline:
+                got.update(decode(codec, port.read(4096)))
+        finally:
+            port.close()
+    seconds = sorted(t - EPOCH for t in got)
+    assert 1790 <= seconds[0] < 1800
+    assert any(v["spo2"] <= 86 for t, v in got.items() if 1800 <= t - EPOCH < 1830)
+
+
+def test_skip_must_lie_within_the_session(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "simulators", "--pty", "--duration", "300", "--skip", "300"],
+        cwd=REPO, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "--skip" in result.stderr

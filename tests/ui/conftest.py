@@ -21,12 +21,21 @@ from pytestqt.qtbot import QtBot
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.devices.base import Event
 from infusion_monitor.devices.link import LinkState
+from infusion_monitor.session.alarm_monitor import AlarmMonitor
 from infusion_monitor.session.recorder import Recorder
 from infusion_monitor.ui.app import make_window
 from infusion_monitor.ui.qt_main_window import MainWindow
 
 HERE = Path(__file__).parent
 OFFSCREEN_NOISE = r"^This plugin does not support propagateSizeHints\(\)$"
+# QtMultimedia (alarm tones) says these once per process when it loads its FFmpeg backend on a
+# machine without PipeWire, VA-API or a running sound server (tests, CI). They are harmless:
+# the app then lists no audio output and shows "no audio device" itself.
+MULTIMEDIA_NOISE = (
+    r"^Couldn't (load|resolve) (pipewire-0\.3|va-x11|va-drm|va|va\(in plugin\))"
+    r" (library|symbols)$",
+    r"^PulseAudioService: pa_context_connect\(\) failed$",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,7 +44,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
             # The offscreen platform plugin itself says this for every top-level window.
-            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE, *MULTIMEDIA_NOISE))
 
 
 @pytest.fixture(autouse=True)
@@ -78,13 +87,19 @@ def run_in_thread(fn: Callable[..., object], *args: object) -> None:
 
 
 class FakeRecording:
-    """Stands in for LiveRecording: a real Recorder, no port and no DB; pushes from a thread."""
+    """Stands in for LiveRecording: a real Recorder and AlarmMonitor, no port and no DB.
+
+    Events are pushed from a worker thread, as the link does. The monitor's ticker thread is
+    not started: a test moves the clock and calls ``tick()`` (also from a worker thread).
+    """
 
     def __init__(self, clock: ManualClock, protocol: str, url: str, baud: int,
                  on_store_error: Callable[[Exception], None],
                  on_store_recovered: Callable[[], None]) -> None:
         self.recorder = Recorder(1, clock=clock)
         self.session_id = 1
+        self.alarms = AlarmMonitor(1, clock=clock)
+        self.recorder.subscribe(self.alarms.on_events)
         self.args = (protocol, url, baud)
         self.on_store_error = on_store_error
         self.on_store_recovered = on_store_recovered
@@ -100,6 +115,11 @@ class FakeRecording:
 
     def stop(self) -> None:
         self.stopped = True
+        self.alarms.stop()
+
+    def tick(self) -> None:
+        """Let the alarm monitor see the time (its ticker thread would), from a worker."""
+        run_in_thread(self.alarms.tick)
 
     def deliver(self, events: Sequence[Event]) -> None:
         """Hand events to the recorder from a worker thread, as the link does."""

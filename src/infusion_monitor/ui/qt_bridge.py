@@ -18,6 +18,7 @@ class LiveFeed(QObject):
 
     events = Signal(object)  # list[Reading | DeviceEvent]
     state = Signal(str, str)  # (LinkState value, detail)
+    alarms = Signal(object)  # the alarm engine's state after a change (an immutable snapshot)
 
     def push_events(self, events: Sequence[Event]) -> None:
         """Recorder subscriber: hand a batch of stamped events to the GUI thread."""
@@ -26,3 +27,7 @@ class LiveFeed(QObject):
     def push_state(self, state: str, detail: str) -> None:
         """Link state listener: hand a state change to the GUI thread."""
         self.state.emit(str(state), detail)
+
+    def push_alarms(self, snapshot: object) -> None:
+        """Alarm engine listener: hand its new state to the GUI thread."""
+        self.alarms.emit(snapshot)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QColor, QPalette
+from PySide6.QtGui import QCloseEvent, QColor, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QPushButton,
+    QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -21,8 +24,14 @@ from PySide6.QtWidgets import (
 from infusion_monitor.clock import Clock
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event
 from infusion_monitor.devices.link import LinkState
+from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.ui import qt_theme as theme
+from infusion_monitor.ui.qt_alarm_bar import AlarmBar
+from infusion_monitor.ui.qt_alarm_log import AlarmLogView
+from infusion_monitor.ui.qt_alarms import AlarmPresenter, AlarmSource
+from infusion_monitor.ui.qt_audio import AlarmSound, system_outputs
 from infusion_monitor.ui.qt_bridge import LiveFeed
+from infusion_monitor.ui.qt_charting import ChartingPanel, chart_for_recording, feed_alarms
 from infusion_monitor.ui.qt_numeric import NibpTile, NumericTile
 from infusion_monitor.ui.qt_port_picker import PortLister, PortPicker, system_ports
 from infusion_monitor.ui.qt_status import DeviceStatus, SessionClock
@@ -47,6 +56,7 @@ class Recording(Protocol):
 
     recorder: RecorderLike
     session_id: int
+    alarms: AlarmSource  # the session's alarm monitor
 
     def add_state_listener(self, sink: Callable[[LinkState, str], None]) -> None: ...
 
@@ -78,9 +88,16 @@ class MainWindow(QMainWindow):
         start_recording: StartRecording,
         initial: tuple[str, str, int] | None = None,
         list_ports_fn: PortLister = system_ports,
+        user: str | None = None,
+        user_role: str = "nurse",
+        audio_outputs: Callable[[], Sequence[str]] = system_outputs,
+        open_chart: Callable[[Recording, Clock], SessionChart | None] = chart_for_recording,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        # Who signs acknowledgements and notes, until users and roles exist (a later issue).
+        self.user = user or getpass.getuser()
+        self.user_role = user_role
         self._clock = clock
         self._start_recording = start_recording
         self.recording: Recording | None = None
@@ -104,6 +121,11 @@ class MainWindow(QMainWindow):
         self.device_status = DeviceStatus()
         self.session_clock = SessionClock(clock)
         self.session_label = QLabel("")
+        self._build_alarms(clock, audio_outputs)
+        # Charting (issue 3): under the trends, beside the full-height numerics.
+        self._open_chart = open_chart
+        self.charting = ChartingPanel(clock, user=lambda: self.user)
+        self.charting.markers_changed.connect(self.trends.set_markers)
         self._build_layout()
 
         self.picker.connect_requested.connect(self.connect_to)
@@ -117,6 +139,39 @@ class MainWindow(QMainWindow):
         if initial is not None:
             self.picker.set_selection(*initial)
             QTimer.singleShot(0, self._auto_connect)
+
+    # -- alarms -----------------------------------------------------------------------------
+    def _build_alarms(self, clock: Clock, audio_outputs: Callable[[], Sequence[str]]) -> None:
+        """The alarm bar, tones, log dock, and F2/F3 wherever the focus is."""
+        self.alarm_bar = AlarmBar()
+        self.alarm_sound = AlarmSound(outputs=audio_outputs, parent=self)
+        self.alarm_log = AlarmLogView()
+        # The log takes the trends' place, so the numerics keep their size while it is open.
+        self.centre = QStackedWidget()
+        self.centre.addWidget(self.trends)
+        self.centre.addWidget(self.alarm_log)
+        self.alarms = AlarmPresenter(
+            clock=clock, bar=self.alarm_bar, sound=self.alarm_sound, log_view=self.alarm_log,
+            tiles=self.tiles, trends=self.trends, user=lambda: self.user,
+            role=lambda: self.user_role, parent=self,
+        )
+        self.alarm_bar.log_requested.connect(self.toggle_alarm_log)
+        self.shortcuts = []
+        for key, slot in ((Qt.Key.Key_F2, self.alarms.acknowledge),
+                          (Qt.Key.Key_F3,
+                           lambda: self.alarms.pause(self.alarm_bar.chosen_pause()))):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.activated.connect(slot)
+            self.shortcuts.append(shortcut)
+
+    def toggle_alarm_log(self) -> None:
+        """Show the alarm log in place of the trends, or the trends again."""
+        showing_log = self.centre.currentWidget() is self.alarm_log
+        self.centre.setCurrentWidget(self.trends if showing_log else self.alarm_log)
+        self.alarm_bar.log_button.setText("Alarm log" if showing_log else "Trends")
+        if not showing_log:
+            self.alarms.log_shown()
 
     # -- layout -----------------------------------------------------------------------------
     def _make_error_banner(self) -> tuple[QFrame, QLabel]:
@@ -149,7 +204,12 @@ class MainWindow(QMainWindow):
             tiles.addWidget(self.tiles[vital], stretch)
         body = QHBoxLayout()
         body.setContentsMargins(6, 4, 6, 4)
-        body.addWidget(self.trends, 5)
+        self.chart_split = QSplitter(Qt.Orientation.Vertical)
+        self.chart_split.addWidget(self.centre)
+        self.chart_split.addWidget(self.charting)
+        self.chart_split.setChildrenCollapsible(False)
+        self.chart_split.setSizes([300, 360])
+        body.addWidget(self.chart_split, 5)
         body.addLayout(tiles, 2)
         central = QWidget()
         central.setObjectName("central")
@@ -157,6 +217,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.banner)
+        column.addWidget(self.alarm_bar)
         column.addWidget(self.error_banner)
         column.addWidget(self.picker)
         column.addLayout(body, 1)
@@ -229,6 +290,8 @@ class MainWindow(QMainWindow):
         for tile in self.tiles.values():
             tile.reset()
         self.recording, self.feed = recording, feed
+        self._attach_chart(recording)
+        self.alarms.attach(recording.alarms, feed)
         try:
             recording.start()
         except Exception as exc:  # same: report, close the half-open session, stay usable
@@ -255,9 +318,25 @@ class MainWindow(QMainWindow):
         finally:
             if feed is not None:
                 recording.recorder.unsubscribe(feed.push_events)
+            if self.charting.chart is not None:  # the chart stays on screen, fed no more
+                recording.recorder.unsubscribe(self.charting.chart.observe)
+            self.alarms.detach()
         self.session_clock.stop()
         self.picker.set_running(False)
         self.device_status.set_state(LinkState.STOPPED, "recording stopped")
+
+    def _attach_chart(self, recording: Recording) -> None:
+        """Open the session's chart and feed it the readings (any failure goes to the banner)."""
+        try:
+            chart = self._open_chart(recording, self._clock)
+        except Exception as exc:  # no chart must not stop the live view
+            log.exception("could not open the session chart")
+            self.show_error(f"✖ Could not open the session chart: {exc}")
+            chart = None
+        if chart is not None:
+            recording.recorder.subscribe(chart.observe)
+            feed_alarms(chart, recording.alarms)
+        self.charting.set_chart(chart)
 
     # -- GUI-thread slots -------------------------------------------------------------------
     def _on_events(self, events: list[Event]) -> None:
@@ -276,10 +355,13 @@ class MainWindow(QMainWindow):
             tile.refresh()
         self.trends.redraw()
         self.session_clock.refresh()
+        self.alarms.refresh(self._clock.now())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Nothing may run after the window closes: stop the timer and the recording."""
         self._closed = True
         self._timer.stop()
+        self.charting.stop()
         self.stop_recording()
+        self.alarm_sound.close()
         super().closeEvent(event)

@@ -6,8 +6,17 @@ import enum
 import math
 from datetime import datetime
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPalette, QResizeEvent
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from infusion_monitor.clock import Clock
@@ -113,6 +122,57 @@ class _Tile(QFrame):
         self._layout.addWidget(self.status_label)
         _set_colour(self.value_label, theme.GREYED)
         _set_colour(self.status_label, theme.MUTED)
+        self.alarm_priority: str | None = None  # an alarm on this vital: its frame flashes
+        self._alarm_colour = ""
+        self._alarm_lit = False
+        self._alarm_timer = QTimer(self)
+        self._alarm_timer.timeout.connect(self._toggle_alarm)
+
+    # -- alarm state ------------------------------------------------------------------------
+    def set_alarm(self, priority: str | None, *, technical: bool = False,
+                  acknowledged: bool = False) -> None:
+        """Flash the tile's frame at ``priority``'s rate; steady once acknowledged; None: off."""
+        colour = theme.PRIORITY_COLOURS["technical" if technical else priority] if priority \
+            else ""
+        interval = 0 if acknowledged or priority is None else theme.flash_interval_ms(priority)
+        if (priority, colour, interval) == (self.alarm_priority, self._alarm_colour,
+                                            self.alarm_flash_ms):
+            return
+        self.alarm_priority, self._alarm_colour = priority, colour
+        self._alarm_lit = priority is not None
+        if interval:
+            self._alarm_timer.start(interval)
+        else:
+            self._alarm_timer.stop()
+        self.update()
+
+    @property
+    def alarm_flash_ms(self) -> int:
+        """Half the flash period now (0: steady or no alarm)."""
+        return self._alarm_timer.interval() if self._alarm_timer.isActive() else 0
+
+    @property
+    def alarm_lit(self) -> bool:
+        """True while the alarm frame is drawn (the "on" half of a flash)."""
+        return self._alarm_lit
+
+    def _toggle_alarm(self) -> None:
+        self._alarm_lit = not self._alarm_lit
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        """The frame, then (during the "on" half of a flash) a thick border and a tint."""
+        super().paintEvent(event)
+        if not (self.alarm_priority and self._alarm_lit):
+            return
+        colour = QColor(self._alarm_colour)
+        painter = QPainter(self)
+        tint = QColor(colour)
+        tint.setAlpha(55)
+        painter.fillRect(self.rect(), tint)
+        painter.setPen(QPen(colour, 6))
+        painter.drawRect(self.rect().adjusted(3, 3, -3, -3))
+        painter.end()
 
     # -- for tests and screenshots ----------------------------------------------------------
     @property

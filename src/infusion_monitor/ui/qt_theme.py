@@ -37,6 +37,15 @@ PRIORITY_COLOURS = {
     "low": "#f5d90a",
     "technical": "#3ec6e0",
 }
+#: Flash frequency (Hz) by priority: high 1.4–2.8, medium 0.4–0.8, low steady (clinical.md).
+PRIORITY_FLASH_HZ = {"high": 2.0, "medium": 0.5, "low": 0.0}
+PRIORITY_SYMBOLS = {"high": "***", "medium": "**", "low": "*"}
+
+
+def flash_interval_ms(priority: str) -> int:
+    """Half a flash period (a timer toggles on and off), 0 for a steady priority."""
+    hz = PRIORITY_FLASH_HZ.get(priority, 0.0)
+    return round(500 / hz) if hz else 0
 
 SYMBOL_STALE = "⚠"
 SYMBOL_ARTIFACT = "?"

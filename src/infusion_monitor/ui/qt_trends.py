@@ -239,7 +239,7 @@ class TrendPanel(QWidget):
                     pos=self._x(t), angle=90, movable=False, pen=pen,
                     label=(label + (" (undone)" if voided else "")) if plot is self.hr_plot
                     else None,
-                    labelOpts={"position": 0.92, "color": theme.MUTED, "rotateAxis": (1, 0)},
+                    labelOpts={"position": 0.5, "color": theme.MUTED, "rotateAxis": (1, 0)},
                 )
                 plot.addItem(line, ignoreBounds=True)
                 items.append(line)
@@ -247,21 +247,28 @@ class TrendPanel(QWidget):
     def set_alarm_bands(
         self, bands: Iterable[tuple[datetime, datetime | None, str]]
     ) -> None:
-        """Shade each alarm's span ``(start, end or None while active, priority)``."""
-        for plot, items in self._band_items.items():
-            for item in items:
-                plot.removeItem(item)
-            items.clear()
+        """Shade each alarm's span ``(start, end or None while active, priority)``.
+
+        Called on every alarm change and about once a second while one is open: existing
+        regions are moved and recoloured rather than rebuilt (a long session holds many).
+        """
         self.bands = list(bands)
         now = self._clock.now()
-        for start, end, priority in self.bands:
-            colour = pg.mkColor(theme.PRIORITY_COLOURS.get(priority, theme.AMBER))
-            colour.setAlpha(60)
-            for plot, items in self._band_items.items():
-                region = pg.LinearRegionItem(
-                    values=(self._x(start), self._x(end or now)), movable=False,
-                    brush=pg.mkBrush(colour), pen=pg.mkPen(None),
-                )
+        for plot, items in self._band_items.items():
+            while len(items) > len(self.bands):
+                plot.removeItem(items.pop())
+            for i, (start, end, priority) in enumerate(self.bands):
+                colour = pg.mkColor(theme.PRIORITY_COLOURS.get(priority, theme.AMBER))
+                colour.setAlpha(60)
+                span = (self._x(start), self._x(end or now))
+                if i < len(items):
+                    region = items[i]
+                    region.setRegion(span)
+                    if region.brush.color() != colour:
+                        region.setBrush(pg.mkBrush(colour))
+                    continue
+                region = pg.LinearRegionItem(values=span, movable=False,
+                                             brush=pg.mkBrush(colour), pen=pg.mkPen(None))
                 region.setZValue(-10)
                 plot.addItem(region, ignoreBounds=True)
                 items.append(region)

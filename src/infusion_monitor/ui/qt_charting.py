@@ -1,0 +1,144 @@
+"""The charting panel under the trends: phase bar, then tabs for check-in, minute log, notes,
+CADSS-6, discharge and the REMS summary, all over one ``SessionChart``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
+
+from infusion_monitor.clock import Clock
+from infusion_monitor.session.lifecycle import SessionChart
+from infusion_monitor.store.charting import MinuteEntry, PhaseMarker
+from infusion_monitor.ui.qt_cadss import CadssPanel
+from infusion_monitor.ui.qt_checkin import CheckInForm
+from infusion_monitor.ui.qt_discharge import DischargePanel
+from infusion_monitor.ui.qt_minute_log import MinuteLog
+from infusion_monitor.ui.qt_notes import NotesPanel
+from infusion_monitor.ui.qt_phase_bar import MARKER_LABELS, BaselinePanel, PhaseBar
+from infusion_monitor.ui.qt_rems import RemsPanel
+
+log = logging.getLogger(__name__)
+REFRESH_MS = 500  # rows, prompt, reminder and checks; charting is minute-paced
+TABS = ("Check-in", "Minute log", "Notes", "CADSS-6", "Discharge", "Summary")
+
+
+def chart_for_recording(recording: Any, clock: Clock) -> SessionChart | None:
+    """The chart of a recording's session when it has a database (``LiveRecording`` does)."""
+    database = getattr(recording, "database", None)
+    if database is None:
+        return None
+    return SessionChart.open(database, recording.session_id, clock)
+
+
+def feed_alarms(chart: SessionChart, alarms: Any) -> None:
+    """Tell the alarm engine the phase (NIBP schedule, pre-start BP) and each minute's RASS and
+    distress. The 3-minute reminder is recorded by the chart itself (``check_reminders``)."""
+    set_phase = getattr(alarms, "set_phase", None)
+    on_entry = getattr(alarms, "on_minute_entry", None)
+
+    def listener(row: object) -> None:
+        if isinstance(row, PhaseMarker) and set_phase is not None and chart.state is not None:
+            set_phase(chart.state)
+        elif isinstance(row, MinuteEntry) and on_entry is not None:
+            on_entry(rass=row.rass, distress=row.distress)
+
+    chart.subscribe(listener)
+
+
+class ChartingPanel(QWidget):
+    """Every charting widget of one session; ``markers_changed`` feeds the trend charts."""
+
+    markers_changed = Signal(object)  # list[(t, label, voided)]
+
+    def __init__(self, clock: Clock, user: Callable[[], str],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self._user = user
+        self.chart: SessionChart | None = None
+        self.phase_bar = PhaseBar(self.by)
+        self.checkin = CheckInForm(user, default_nurse=user())
+        self.baseline = BaselinePanel()
+        self.minutes = MinuteLog(self.by)
+        self.notes = NotesPanel(self.by)
+        self.cadss = CadssPanel(self.by)
+        self.discharge = DischargePanel(self.by)
+        self.rems = RemsPanel()
+        checkin_tab = QWidget()
+        row = QHBoxLayout(checkin_tab)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.checkin, 3)
+        row.addWidget(self.baseline, 2)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for widget, title in zip((checkin_tab, self.minutes, self.notes, self.cadss,
+                                  self.discharge, self.rems), TABS, strict=True):
+            self.tabs.addTab(widget, title)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.phase_bar)
+        column.addWidget(self.tabs, 1)
+
+        self.phase_bar.changed.connect(self._phase_changed)
+        self.phase_bar.discharge_requested.connect(lambda: self.show_tab("Discharge"))
+        self.phase_bar.advisory.connect(self.baseline.show_advisory)
+        self.checkin.checked_in.connect(self._phase_changed)
+        self.discharge.discharged.connect(self._phase_changed)
+        for signal in (self.minutes.charted, self.notes.written, self.cadss.written):
+            signal.connect(self.refresh)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+
+    def by(self) -> str:
+        """Who signs: the check-in nurse, else the logged-in user."""
+        details = None if self.chart is None else self.chart.check_in_details()
+        return details.nurse if details is not None else self._user()
+
+    def set_chart(self, chart: SessionChart | None) -> None:
+        self.chart = chart
+        for widget in (self.phase_bar, self.checkin, self.minutes, self.notes, self.cadss,
+                       self.discharge, self.rems):
+            widget.set_chart(chart)
+        self._phase_changed()
+
+    def show_tab(self, title: str) -> None:
+        self.tabs.setCurrentIndex(TABS.index(title))
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def refresh(self, now: datetime | None = None) -> None:
+        """Timer tick: everything that moves with time; hidden heavy panels are skipped."""
+        chart = self.chart
+        now = now or self._clock.now()
+        self.phase_bar.refresh()
+        self.minutes.refresh(now)
+        self.baseline.refresh(chart, now)
+        current = self.tabs.currentWidget()
+        if current is self.discharge:
+            self.discharge.refresh(now)
+        if current is self.rems:
+            self.rems.refresh(now)
+        self.notes.refresh()
+        self.cadss.refresh()
+
+    def markers(self) -> list[tuple[datetime, str, bool]]:
+        if self.chart is None:
+            return []
+        return [(m.t, MARKER_LABELS[m.phase], m.voided) for m in self.chart.markers()]
+
+    def _phase_changed(self) -> None:
+        self.phase_bar.refresh()
+        self.checkin.refresh()
+        self.discharge.refresh()
+        self.rems.refresh()
+        self.refresh()
+        self.markers_changed.emit(self.markers())
