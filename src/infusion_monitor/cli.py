@@ -83,8 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export one session")
     e.add_argument("session", type=int)
-    e.add_argument("--format", choices=("csv", "minutes-csv", "alarms-csv"), required=True)
+    e.add_argument("--format", required=True, choices=(
+        "csv", "minutes-csv", "alarms-csv", "fhir", "hl7", "pdf",
+    ))
+    e.add_argument("--per-minute", action="store_true",
+                   help="hl7: one ORU^R01 message per minute instead of one per session")
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    e.add_argument("--clinic", help="pdf: the clinic name printed at the top of every page")
 
     for sp in (d, r, i, s, e):
         sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
@@ -237,6 +242,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _export_minutes_csv(args)
     if args.format == "alarms-csv":
         return _export_alarms_csv(args)
+    if args.format == "fhir":
+        return _export_fhir(args)
+    if args.format == "hl7":
+        return _export_hl7(args)
+    if args.format == "pdf":
+        return _export_pdf(args)
     database = _open_db(args)
     try:
         database.repository.get_session(args.session)  # a clear error for a missing session
@@ -294,6 +305,69 @@ def _export_alarms_csv(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
     print(f"wrote {n} alarms to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _export_fhir(args: argparse.Namespace) -> int:
+    from infusion_monitor.export.fhir import write_fhir
+    from infusion_monitor.export.record import load_session_record
+
+    database = _open_db(args)
+    try:
+        record = load_session_record(database, args.session)
+    finally:
+        database.close()
+    if args.output is None:
+        write_fhir(record, sys.stdout)
+        return 0
+    try:
+        with args.output.open("w", encoding="utf-8") as f:
+            n = write_fhir(record, f)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(f"wrote a FHIR Bundle of {n} resources to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _export_hl7(args: argparse.Namespace) -> int:
+    from infusion_monitor.export.hl7v2 import write_hl7
+    from infusion_monitor.export.record import load_session_record
+
+    database = _open_db(args)
+    try:
+        record = load_session_record(database, args.session)
+    finally:
+        database.close()
+    if args.output is None:
+        write_hl7(record, sys.stdout, per_minute=args.per_minute)
+        return 0
+    try:
+        # newline="": the \r segment separators must reach the file unchanged.
+        with args.output.open("w", newline="", encoding="utf-8") as f:
+            n = write_hl7(record, f, per_minute=args.per_minute)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(f"wrote {n} HL7 ORU^R01 message(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _export_pdf(args: argparse.Namespace) -> int:
+    from infusion_monitor.export.pdf import DEFAULT_CLINIC, write_pdf
+    from infusion_monitor.export.record import load_session_record
+
+    if args.output is None or str(args.output) == "-":
+        raise UsageError("--format pdf writes a binary file: give one with -o FILE "
+                         "(it is never written to the terminal)")
+    database = _open_db(args)
+    try:
+        record = load_session_record(database, args.session)
+    finally:
+        database.close()
+    try:
+        n = write_pdf(record, args.output, clinic_name=args.clinic or DEFAULT_CLINIC)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(f"wrote a {n}-page PDF to {args.output}", file=sys.stderr)
     return 0
 
 

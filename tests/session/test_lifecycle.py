@@ -14,7 +14,6 @@ from infusion_monitor.errors import ChartingError
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.phases import Phase
 from infusion_monitor.store import Database, open_database
-from infusion_monitor.store.alarm_log import AlarmLog
 from infusion_monitor.store.models_clinical import (
     AlarmEventRow,
     CadssFormRow,
@@ -359,37 +358,20 @@ def test_notes_are_pinned_to_their_minute(chart: SessionChart, clock: ManualCloc
         chart.add_note("  ", "nurse.n")
 
 
-# -- the three-minute reminder ------------------------------------------------------------------
-def test_reminder_fires_once_per_streak_and_is_recorded(db: Database, chart: SessionChart,
-                                                        clock: ManualClock) -> None:
+# -- the three-minute reminder (raised and recorded by the alarm engine: test_chart_alarms) -----
+def test_unassessed_streak_counts_finished_minutes_in_a_row(chart: SessionChart,
+                                                              clock: ManualClock) -> None:
     to_infusion(chart, clock)
-    seen = []
+    streaks = []
     for _ in range(6 * 60):
         vitals(chart, clock, 1)
-        seen.append(chart.check_reminders())
-    raised = [a for a in seen if a is not None]
-    assert raised and all(a == raised[0] for a in raised)  # one reminder for the streak
-    assert seen.index(raised[0]) == 3 * 60 - 1  # as minute 3 begins (0, 1, 2 unassessed)
-    assert raised[0].priority == "low" and "from minute 0" in raised[0].message
-    chart.chart_minute(5, 0, 0, 0, "nurse.n")  # charting the current minute ends the streak
-    assert chart.check_reminders() is None
-    for _ in range(3 * 60 + 1):
-        vitals(chart, clock, 1)
-        chart.check_reminders()
-    events = [(e.event, e.alarm_uid) for e in chart.store.reminders(chart.session_id)]
-    assert [e for e, _ in events] == ["raised", "ended", "cleared", "raised"]
-    assert events[0][1] == events[1][1] == events[2][1] != events[3][1]
-    with db.engine.connect() as conn:
-        row = conn.execute(select(AlarmEventRow)).first()
-    assert (row.condition, row.priority, row.event) == ("charting_overdue", "low", "raised")
-    # After a restart the open reminder is still in force, not raised twice.
-    again = SessionChart.open(db, chart.session_id, clock)
-    assert again.check_reminders() is not None
-    assert len(again.store.reminders(chart.session_id)) == 4
-    # The alarm log folds the reminder like any other alarm.
-    folded = AlarmLog(db.engine).alarms(chart.session_id)
-    assert [(a.condition, a.priority, a.end is not None) for a in folded] == [
-        ("charting_overdue", "low", True), ("charting_overdue", "low", False)]
+        streaks.append(chart.unassessed_streak())
+    assert streaks[60 - 2] == 0 and streaks[60 - 1] == 1  # minute 0 ends after 60 s
+    assert streaks[3 * 60 - 1] == 3 and streaks[-1] == 6
+    chart.chart_minute(5, 0, 0, 0, "nurse.n")  # charting the latest minute ends the streak
+    assert chart.unassessed_streak() == 0
+    vitals(chart, clock, 60)
+    assert chart.unassessed_streak() == 1  # minute 6 finished unassessed: a new streak
 
 
 def test_unassessed_minutes_stay_not_assessed(chart: SessionChart, clock: ManualClock) -> None:

@@ -59,8 +59,6 @@ def test_rows_round_trip_exactly(db: Database, store: ChartStore) -> None:
     form = store.add_cadss(sid, timepoint="40min", items={1: 1, 2: 2, 6: 3, 7: 4, 15: 0, 22: 1},
                            t=T0, entered=T0, by="x")
     assert store.cadss_forms(sid) == [form] and form.total == 11
-    store.record_reminder(sid, alarm_uid="u-1", event="raised", t=T0, detail="{}")
-    assert [(r.alarm_uid, r.event, r.t) for r in store.reminders(sid)] == [("u-1", "raised", T0)]
     assert store.minute_entries(new_session(db)) == []  # per session
 
 
@@ -109,9 +107,7 @@ def test_a_whole_session_never_updates_or_deletes_charting_rows(db: Database) ->
         chart.start_infusion("n")
         for _ in range(4 * 60):
             second()
-            chart.check_reminders()
         entry = chart.chart_minute(4, 1, -1, 0, "n")
-        chart.check_reminders()
         chart.amend_minute(entry.id, 1, 0, 0, "n", "rescored")
         note = chart.add_note("calm", "n")
         chart.amend_note(note.id, "calm, eyes closed", "n", "more precise")
@@ -130,6 +126,4 @@ def test_a_whole_session_never_updates_or_deletes_charting_rows(db: Database) ->
     pattern = re.compile(r"^\s*(UPDATE|DELETE)\b.*\b(" + "|".join(CHARTING_TABLES) + r")\b",
                          re.IGNORECASE | re.DOTALL)
     assert [s for s in statements if pattern.search(s)] == []
-    assert sum(s.lstrip().upper().startswith("INSERT") for s in statements) >= 15
-    events = [e.event for e in chart.store.reminders(chart.session_id)]
-    assert events == ["raised", "ended", "cleared"]
+    assert sum(s.lstrip().upper().startswith("INSERT") for s in statements) >= 12

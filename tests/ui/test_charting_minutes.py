@@ -15,9 +15,12 @@ from sqlalchemy import select
 
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.export.minutes_csv import write_minutes_csv
+from infusion_monitor.session.alarm_monitor import AlarmMonitor
+from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.scales import NOT_ASSESSED
 from infusion_monitor.store import Database, open_database
+from infusion_monitor.store.alarm_log import AlarmLog
 from infusion_monitor.store.models_clinical import AlarmEventRow
 from infusion_monitor.ui.qt_charting import ChartingPanel
 from infusion_monitor.ui.qt_minute_model import COL_SCORES
@@ -43,14 +46,26 @@ def chart(db: Database, clock: ManualClock) -> SessionChart:
     return SessionChart.open(db, sid, clock)
 
 
+class AlarmLogSink:
+    """Writes alarm events at once (the app's StoreWriter does it in batches)."""
+
+    def __init__(self, db: Database) -> None:
+        self.log = AlarmLog(db.engine)
+
+    def submit(self, session_id: int, record: object) -> None:
+        self.log.append(session_id, [record])
+
+
 @pytest.fixture
-def panel(qtbot: QtBot, clock: ManualClock, chart: SessionChart) -> ChartingPanel:
-    """The charting panel on a chart 5 minutes into the infusion, minute log showing."""
+def panel(qtbot: QtBot, clock: ManualClock, chart: SessionChart, db: Database) -> ChartingPanel:
+    """The charting panel on a chart 5 minutes into the infusion, minute log showing, with
+    the alarm engine behind it as in the app (no ticker thread: nothing here needs one)."""
     to_infusion(chart, clock)
     vitals(chart, clock, 5 * 60)
+    alarms = AlarmMonitor(chart.session_id, clock=clock, sink=AlarmLogSink(db))
     p = ChartingPanel(clock, user=lambda: "admin")
     qtbot.addWidget(p)
-    p.set_chart(chart)
+    p.set_chart(chart, ChartAlarmBridge(chart, alarms))
     p.show_tab("Minute log")
     p.resize(1200, 480)
     p.show()

@@ -29,7 +29,6 @@ from infusion_monitor.session.minutes import (
     unassessed_streak,
 )
 from infusion_monitor.session.phases import ORDER, Phase
-from infusion_monitor.session.reminders import ChartingReminder
 from infusion_monitor.store.charting import (
     ChartStore,
     CheckIn,
@@ -97,7 +96,6 @@ class SessionChart(ChartEntries):
         self._entries = self.store.minute_entries(sid)
         self._notes = self.store.notes(sid)
         self._cadss = self.store.cadss_forms(sid)
-        self._reminder = ChartingReminder(self.store, sid)
 
     def observe(self, events: Iterable[object]) -> None:
         """Take new readings (a Recorder subscriber); anything that is not a Reading is skipped."""
@@ -325,15 +323,6 @@ class SessionChart(ChartEntries):
         now = now or self.clock.now()
         minute = self.current_minute(now)
         return 0 if minute is None else unassessed_streak(self.minute_rows(now), minute)
-
-    def check_reminders(self, now: datetime | None = None) -> Advisory | None:
-        """The "minutes not charted" reminder in force, raising or clearing it in the alarm log.
-
-        Call it whenever the UI refreshes; it records "raised" once per streak of three
-        unassessed minutes and "cleared" when charting resumes or the patient is discharged.
-        """
-        now = now or self.clock.now()
-        return self._reminder.update(self.current_minute(now), self.unassessed_streak(now), now)
 
     def rems_summary(self, now: datetime | None = None) -> RemsSummary:
         """The REMS monitoring items (definitions in session/checks.py)."""

@@ -19,7 +19,6 @@ from infusion_monitor.clock import from_us, to_us
 from infusion_monitor.errors import StoreError
 from infusion_monitor.session.phases import Phase
 from infusion_monitor.store.models_clinical import (
-    AlarmEventRow,
     CadssFormRow,
     CheckInRow,
     MinuteEntryRow,
@@ -122,16 +121,6 @@ class CadssForm:
     @property
     def total(self) -> int:
         return sum(score for _, score in self.items)
-
-
-@dataclass(frozen=True, slots=True)
-class ReminderEvent:
-    """One step ("raised" or "cleared") of a charting reminder in the alarm log."""
-
-    alarm_uid: str
-    event: str
-    t: datetime
-    detail: str
 
 
 class Versioned(Protocol):
@@ -257,20 +246,6 @@ class ChartStore:
         }
         return _cadss(self._insert(CadssFormRow, values))
 
-    def record_reminder(
-        self, session_id: int, *, alarm_uid: str, event: str, t: datetime, detail: str = "",
-        value: float | None = None, condition: str = CHARTING_OVERDUE, priority: str = "low",
-    ) -> None:
-        """Append a reminder step to the alarm log (alarm_events), in the alarm engine's terms:
-        "raised" (detail = the text shown), then "ended" and "cleared" together (not latched)."""
-        values = {
-            "session_id": session_id, "alarm_uid": alarm_uid, "event": event,
-            "condition": condition, "parameter": None, "priority": priority, "value": value,
-            "limit_value": None, "latched": False, "t_us": to_us(t), "by_user": None,
-            "detail": detail,
-        }
-        self._insert(AlarmEventRow, values)
-
     # -- reads --------------------------------------------------------------------------------
     def check_ins(self, session_id: int) -> list[CheckIn]:
         return [_check_in(r) for r in self._select(CheckInRow, session_id)]
@@ -286,16 +261,6 @@ class ChartStore:
 
     def cadss_forms(self, session_id: int) -> list[CadssForm]:
         return [_cadss(r) for r in self._select(CadssFormRow, session_id)]
-
-    def reminders(self, session_id: int, condition: str = CHARTING_OVERDUE) -> list[ReminderEvent]:
-        """The alarm-log steps of one reminder condition, oldest first."""
-        stmt = (
-            select(AlarmEventRow.alarm_uid, AlarmEventRow.event, AlarmEventRow.t_us,
-                   AlarmEventRow.detail)
-            .where(AlarmEventRow.session_id == session_id, AlarmEventRow.condition == condition)
-            .order_by(AlarmEventRow.id)
-        )
-        return [ReminderEvent(u, e, from_us(t), d) for u, e, t, d in self._rows(stmt)]
 
     # -- plumbing -----------------------------------------------------------------------------
     def _insert(self, model: Any, values: dict[str, Any]) -> dict[str, Any]:

@@ -144,6 +144,11 @@ class AlarmBar(QFrame):
         # (clipped) rather than widen the window past the smallest bedside screen.
         for label, least in ((self.attending_label, 240), (self.message, 80)):
             label.setMinimumWidth(least)
+        # The standing "secondary display" note (the window's top banner says it too) takes only
+        # the width left, so neither the flag's reason nor the audio state is cut.
+        self.secondary.setMinimumWidth(1)
+        self.secondary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.secondary.setToolTip(self.secondary.text())
         self.attending_label.hide()
         self.attending_button.hide()
         self.message.hide()
@@ -217,6 +222,7 @@ class AlarmBar(QFrame):
     def set_audio_text(self, text: str, warn: bool) -> None:
         """No device, paused countdown, or where the tones go."""
         self.audio_label.setText(text)
+        self.audio_label.setToolTip(text)
         self._audio_warn = warn
         self._paint()
 

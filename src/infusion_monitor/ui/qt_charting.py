@@ -12,8 +12,8 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
 
 from infusion_monitor.clock import Clock
+from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
-from infusion_monitor.store.charting import MinuteEntry, PhaseMarker
 from infusion_monitor.ui.qt_cadss import CadssPanel
 from infusion_monitor.ui.qt_checkin import CheckInForm
 from infusion_monitor.ui.qt_discharge import DischargePanel
@@ -33,21 +33,6 @@ def chart_for_recording(recording: Any, clock: Clock) -> SessionChart | None:
     if database is None:
         return None
     return SessionChart.open(database, recording.session_id, clock)
-
-
-def feed_alarms(chart: SessionChart, alarms: Any) -> None:
-    """Tell the alarm engine the phase (NIBP schedule, pre-start BP) and each minute's RASS and
-    distress. The 3-minute reminder is recorded by the chart itself (``check_reminders``)."""
-    set_phase = getattr(alarms, "set_phase", None)
-    on_entry = getattr(alarms, "on_minute_entry", None)
-
-    def listener(row: object) -> None:
-        if isinstance(row, PhaseMarker) and set_phase is not None and chart.state is not None:
-            set_phase(chart.state)
-        elif isinstance(row, MinuteEntry) and on_entry is not None:
-            on_entry(rass=row.rass, distress=row.distress)
-
-    chart.subscribe(listener)
 
 
 class ChartingPanel(QWidget):
@@ -102,8 +87,12 @@ class ChartingPanel(QWidget):
         details = None if self.chart is None else self.chart.check_in_details()
         return details.nurse if details is not None else self._user()
 
-    def set_chart(self, chart: SessionChart | None) -> None:
+    def set_chart(self, chart: SessionChart | None,
+                  bridge: ChartAlarmBridge | None = None) -> None:
+        """Show ``chart``; ``bridge`` (when the session has alarms) carries the phases, scores
+        and the unassessed-minutes reminder to the alarm engine."""
         self.chart = chart
+        self.minutes.bridge = bridge
         for widget in (self.phase_bar, self.checkin, self.minutes, self.notes, self.cadss,
                        self.discharge, self.rems):
             widget.set_chart(chart)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from infusion_monitor.clock import Clock
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event
 from infusion_monitor.devices.link import LinkState
+from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.ui import qt_theme as theme
 from infusion_monitor.ui.qt_alarm_bar import AlarmBar
@@ -31,7 +32,7 @@ from infusion_monitor.ui.qt_alarm_log import AlarmLogView
 from infusion_monitor.ui.qt_alarms import AlarmPresenter, AlarmSource
 from infusion_monitor.ui.qt_audio import AlarmSound, system_outputs
 from infusion_monitor.ui.qt_bridge import LiveFeed
-from infusion_monitor.ui.qt_charting import ChartingPanel, chart_for_recording, feed_alarms
+from infusion_monitor.ui.qt_charting import ChartingPanel, chart_for_recording
 from infusion_monitor.ui.qt_numeric import NibpTile, NumericTile
 from infusion_monitor.ui.qt_port_picker import PortLister, PortPicker, system_ports
 from infusion_monitor.ui.qt_status import DeviceStatus, SessionClock
@@ -208,7 +209,11 @@ class MainWindow(QMainWindow):
         self.chart_split.addWidget(self.centre)
         self.chart_split.addWidget(self.charting)
         self.chart_split.setChildrenCollapsible(False)
-        self.chart_split.setSizes([300, 360])
+        # Trends get the larger share: at 1366x768 each plot stays tall enough to read a trend;
+        # the nurse can drag the divider, and the minute log still shows several rows.
+        self.chart_split.setStretchFactor(0, 3)
+        self.chart_split.setStretchFactor(1, 2)
+        self.chart_split.setSizes([420, 280])
         body.addWidget(self.chart_split, 5)
         body.addLayout(tiles, 2)
         central = QWidget()
@@ -335,8 +340,9 @@ class MainWindow(QMainWindow):
             chart = None
         if chart is not None:
             recording.recorder.subscribe(chart.observe)
-            feed_alarms(chart, recording.alarms)
-        self.charting.set_chart(chart)
+        alarms = getattr(recording, "alarms", None)
+        bridge = ChartAlarmBridge(chart, alarms) if chart is not None and alarms else None
+        self.charting.set_chart(chart, bridge)
 
     # -- GUI-thread slots -------------------------------------------------------------------
     def _on_events(self, events: list[Event]) -> None:

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from infusion_monitor.errors import ChartingError, StoreError
-from infusion_monitor.session.checks import Advisory
+from infusion_monitor.session.alarms import UNASSESSED_STREAK as REMINDER_STREAK
+from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.minutes import MinuteRow
 from infusion_monitor.session.scales import MINUTE_SCALES
@@ -89,7 +90,8 @@ class MinuteLog(QWidget):
         self._keys_minute: int | None = None
         self._amend_scores: tuple[int | None, int | None, int | None] | None = None
         self._amend_entry_id: int | None = None
-        self.reminder: Advisory | None = None
+        self.reminder: str | None = None  # the reminder's text while it is in force
+        self.bridge: ChartAlarmBridge | None = None
         self._last_current: int | None = None
 
         self.model = MinuteLogModel()
@@ -201,11 +203,16 @@ class MinuteLog(QWidget):
             elif current is None:
                 self.prompt.setText("Minutes are charted from infusion start to discharge."
                                     if not rows else "Charting ended.")
-        self.reminder = chart.check_reminders(now)
+        # The reminder is the alarm engine's (one bar, one log): the bridge passes it the
+        # streak; without alarms (a chart opened for review) it is only shown.
+        streak = (self.bridge.update(now) if self.bridge is not None
+                  else chart.unassessed_streak(now))
+        self.reminder = (f"{streak} minutes in a row not assessed"
+                         if streak >= REMINDER_STREAK else None)
         if self.reminder is None:
             self.reminder_label.hide()
         else:
-            self.reminder_label.setText(f"* {self.reminder.message}")
+            self.reminder_label.setText(f"* {self.reminder}")
             self.reminder_label.show()
         self._show_history()
 

@@ -117,12 +117,12 @@ class TrendPanel(QWidget):
         self._y_defaults: dict[pg.PlotWidget, tuple[float, float, float]] = {}
 
         unit = SPECS[Vital.HR].unit
-        self.hr_plot = _plot(f"{_span('HR', Vital.HR)} · {_span('PR', Vital.PR)} ({unit})",
+        self.hr_plot = _plot(f"{_span('HR', Vital.HR)} {_span('PR', Vital.PR)} {unit}",
                              (40, 140))
+        # Short axis titles: at 1366x768 a plot is ~120 px tall and a long title is clipped.
         self.nibp_plot = _plot(
-            f"NIBP {_span('sys', Vital.NIBP_SYS)}/{_span('dia', Vital.NIBP_DIA)} "
-            f"{_span('(mean)', Vital.NIBP_MEAN)} (mmHg)", (40, 180))
-        self.spo2_plot = _plot(f"{_span('SpO2', Vital.SPO2)} (%)", (80, 101))
+            f"{_span('NIBP', Vital.NIBP_SYS)} {_span('(mean)', Vital.NIBP_MEAN)} mmHg", (40, 180))
+        self.spo2_plot = _plot(f"{_span('SpO2', Vital.SPO2)} %", (80, 101))
         self.plots = (self.hr_plot, self.nibp_plot, self.spo2_plot)
         self.markers: list[tuple[datetime, str, bool]] = []
         self.bands: list[tuple[datetime, datetime | None, str]] = []
