@@ -69,9 +69,9 @@ def test_migration_creates_tables_at_head(db_url: str) -> None:
         tables = set(inspect(db.engine).get_table_names())
         assert {"sessions", "readings", "device_events", "alembic_version", "checkins",
                 "phase_markers", "minute_entries", "notes", "cadss_forms", "alarm_events",
-                "limit_changes"} <= tables
+                "limit_changes", "signoffs"} <= tables
         head = ScriptDirectory.from_config(db_module._alembic_config()).get_current_head()
-        assert head is not None and head >= "0002"
+        assert head is not None and head >= "0003"
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
             # The migrations build exactly what the models describe.

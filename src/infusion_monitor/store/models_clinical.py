@@ -152,3 +152,22 @@ class LimitChangeRow(Base):
     t_us: Mapped[int] = mapped_column(BigInteger)
     by_user: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class SignOffRow(Base):
+    """A supervisor's attestation on a session (after 21 CFR 11.50): printed name, time, meaning.
+
+    The first sign-off locks the record: anything charted after it is an addendum, shown as such
+    until a later sign-off covers it. Sign-offs are never changed or removed.
+    """
+
+    __tablename__ = "signoffs"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    signed_by: Mapped[str] = mapped_column(String(128))  # the user who signed
+    printed_name: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    meaning: Mapped[str] = mapped_column(String(32))  # reviewed | reviewed_with_findings
+    comment: Mapped[str | None] = mapped_column(Text)
+    signed_us: Mapped[int] = mapped_column(BigInteger)
