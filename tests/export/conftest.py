@@ -127,3 +127,27 @@ def simulated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simu
     session = build_session(tmp_path_factory.mktemp("simulated") / "session.db")
     yield session
     session.database.close()
+
+
+SUPERVISOR = "Dr S. Upervisor"
+FINDINGS = "minutes 36-39 not assessed; BP trend reviewed"
+ADDENDUM = "patient phoned next morning: well at home"
+
+
+@pytest.fixture
+def signed_session(tmp_path: Path) -> Iterator[SimulatedSession]:
+    """A fresh copy of the simulated session (not the shared read-only one), signed off with
+    findings by a supervisor, then given one addendum note that is not yet signed off."""
+    from datetime import timedelta
+
+    from infusion_monitor.session.signoff import sign_off
+
+    session = build_session(tmp_path / "signed.db")
+    clock = ManualClock(T0 + timedelta(hours=2))
+    sign_off(session.database, session.session_id, signed_by="sup.s", printed_name=SUPERVISOR,
+             role="supervisor", meaning="reviewed_with_findings", comment=FINDINGS, clock=clock)
+    clock.advance(3600)
+    chart = SessionChart.open(session.database, session.session_id, clock)
+    chart.add_addendum_note(ADDENDUM, NURSE, "follow-up call")
+    yield session
+    session.database.close()

@@ -203,3 +203,22 @@ def test_cli_writes_the_pdf_and_refuses_stdout(qapp, simulated_session, tmp_path
     assert not (tmp_path / "none.pdf").exists()
     assert main(["--db", url, "export", sid, "--format", "pdf", "-o",
                  str(tmp_path / "no" / "such" / "dir.pdf")]) == 1
+
+
+def test_signed_report_prints_the_sign_offs_and_addenda(qapp, signed_session, tmp_path,
+                                                         shots) -> None:
+    # As signed and added by the ``signed_session`` fixture (tests/export/conftest.py).
+    SUPERVISOR = "Dr S. Upervisor"  # noqa: N806
+    FINDINGS = "minutes 36-39 not assessed; BP trend reviewed"  # noqa: N806
+    ADDENDUM = "patient phoned next morning: well at home"  # noqa: N806
+    record = load_session_record(signed_session.database, signed_session.session_id)
+    assert [s.printed_name for s in record.signoffs] == [SUPERVISOR]
+    assert [(a.kind, a.signed) for a in record.addenda] == [("note", False)]
+    out = tmp_path / "signed.pdf"
+    write_pdf(record, out, clinic_name=CLINIC, times=UTC_TIMES)
+    pdf = Rendered(out, shots, "signed")
+    assert NOT_SIGNED not in pdf.all
+    assert pdf.has(f"supervisor {SUPERVISOR} sup.s 2026-05-04 11:00:00 Reviewed with findings")
+    assert pdf.has(FINDINGS)
+    assert pdf.has("Addenda after sign-off: 1 (1 not yet signed off)")
+    assert pdf.has(f"2026-05-04 12:00:00 R. Nurse note: {ADDENDUM} follow-up call NOT YET")

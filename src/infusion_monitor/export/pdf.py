@@ -115,7 +115,7 @@ def story(record: SessionRecord, st: Styles, times: Times, width: float) -> list
     section("Notes", sections.notes(record, st, times, note_refs, minute))
     section("CADSS-6", sections.cadss(record, st, times))
     section("Device events", sections.device_events(record, st, times))
-    section("Signatures", sections.signatures(st), 150)
+    section("Signatures", sections.signatures(record, st, times), 150)
     return out
 
 

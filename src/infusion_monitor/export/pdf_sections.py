@@ -299,8 +299,42 @@ def device_events(record: SessionRecord, st: Styles, times: Times) -> list[Flowa
     return out
 
 
-def signatures(st: Styles) -> list[Flowable]:
-    """The sign-off block; sign-off is not recorded by the app yet, so the lines are empty."""
+def signatures(record: SessionRecord, st: Styles, times: Times) -> list[Flowable]:
+    """The sign-offs recorded by the app (after 21 CFR 11.50) and the addenda made after the
+    first one; an unsigned record gets empty lines to sign on paper."""
+    if not record.signoffs:
+        return _paper_lines(st)
+    rows: list[list[object]] = [head(st, "Role", "Printed name", "User", "Date / time",
+                                     "Meaning of signature")]
+    for s in record.signoffs:
+        rows.append([cell(st, s.role), cell(st, s.printed_name), cell(st, s.signed_by),
+                     times.full(s.signed_at), cell(st, s.meaning_label)])
+    out: list[Flowable] = [
+        Paragraph(f"<b>Signed off</b> {len(record.signoffs)}× in the app; the first sign-off "
+                  "locked the record: later changes are addenda, listed below.", st.body),
+        grid_table(rows, (62, 120, 100, 92, 130))]
+    for s in record.signoffs:
+        if s.comment:
+            out.append(Paragraph(f"<i>Comment by {esc(s.printed_name)} "
+                                 f"({times.full(s.signed_at)}):</i> {esc(s.comment)}", st.indent))
+    if not record.addenda:
+        out.append(Paragraph("No addenda after sign-off.", st.body))
+        return out
+    unsigned = sum(not a.signed for a in record.addenda)
+    out.append(Paragraph(f"<b>Addenda after sign-off: {len(record.addenda)}</b>"
+                         + (f" ({unsigned} not yet signed off)" if unsigned else
+                            " (all covered by a later sign-off)"), st.body))
+    arows: list[list[object]] = [head(st, "Entered", "By", "Addendum", "Reason", "Signed")]
+    for a in record.addenda:
+        arows.append([times.full(a.entered_at), cell(st, a.entered_by),
+                      cell(st, f"{a.kind}: {a.summary}", 400), cell(st, a.reason or DASH, 400),
+                      "yes" if a.signed else "NOT YET"])
+    out.append(grid_table(arows, (84, 80, 170, 120, 50)))
+    return out
+
+
+def _paper_lines(st: Styles) -> list[Flowable]:
+    """The sign-off block of an unsigned record: empty lines to sign on paper."""
     rows: list[list[object]] = [head(st, "Role", "Printed name", "Signature", "Date / time",
                                      "Meaning of signature")]
     rows += [[role, "", "", "", ""] for role in ("Nurse", "Attending")]
@@ -311,6 +345,6 @@ def signatures(st: Styles) -> list[Flowable]:
         ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
     ]))
     return [KeepTogether([
-        Paragraph(f"<b>{NOT_SIGNED}.</b> Sign-off is not recorded in this version of the record;"
+        Paragraph(f"<b>{NOT_SIGNED}.</b> No supervisor has signed this record off in the app;"
                   " sign below on paper if your clinic requires it.", st.body),
         Spacer(1, 4), t])]

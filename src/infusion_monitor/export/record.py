@@ -13,12 +13,14 @@ from infusion_monitor.clock import Clock, SystemClock
 from infusion_monitor.devices.base import DeviceEvent
 from infusion_monitor.session.checks import Baseline, RemsSummary
 from infusion_monitor.session.lifecycle import ChartMarker, SessionChart
+from infusion_monitor.session.locking import Addendum
 from infusion_monitor.session.minutes import MinuteRow
 from infusion_monitor.session.thresholds import LimitChange, ThresholdProfile
 from infusion_monitor.store.alarm_log import AlarmLog, AlarmRecord, LimitChangeRecord
 from infusion_monitor.store.charting import CadssForm, CheckIn, Note
 from infusion_monitor.store.db import Database
 from infusion_monitor.store.repository import SessionInfo
+from infusion_monitor.store.signoff import SignOff
 from infusion_monitor.vitals import Reading
 
 
@@ -41,6 +43,8 @@ class SessionRecord:
     limits: dict[str, float]  # the limits in force for this session (condition -> value)
     rems: RemsSummary | None
     exported_at: datetime
+    signoffs: tuple[SignOff, ...] = ()  # oldest first; the first one locked the record
+    addenda: tuple[Addendum, ...] = ()  # rows entered after the first sign-off
 
     @property
     def equipment_id(self) -> str:
@@ -86,4 +90,6 @@ def load_session_record(
         limits=session_limits(changes),
         rems=chart.rems_summary(end) if started else None,
         exported_at=clock.now(),
+        signoffs=tuple(chart.signoffs()),
+        addenda=tuple(chart.addenda()),
     )

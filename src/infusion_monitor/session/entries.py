@@ -13,6 +13,7 @@ from typing import TypeVar
 from infusion_monitor.clock import Clock, iso_z
 from infusion_monitor.errors import ChartingError
 from infusion_monitor.session import validate
+from infusion_monitor.session.locking import SignOffLock
 from infusion_monitor.session.minutes import minute_count, minute_of
 from infusion_monitor.session.phases import Phase
 from infusion_monitor.session.scales import validate_cadss, validate_scores
@@ -28,8 +29,11 @@ from infusion_monitor.store.charting import (
 _CHARTING = (Phase.INFUSION, Phase.OBSERVATION, Phase.DISCHARGED)
 
 
-class ChartEntries:
-    """Minute entries, notes and CADSS-6 forms: validated in full, then appended."""
+class ChartEntries(SignOffLock):
+    """Minute entries, notes and CADSS-6 forms: validated in full, then appended.
+
+    After a sign-off only amendments and ``add_addendum_note`` are accepted (session/locking.py).
+    """
 
     store: ChartStore
     session_id: int
@@ -59,6 +63,7 @@ class ChartEntries:
     def chart_minute(self, minute: int, dissociation: int | None, rass: int | None,
                      distress: int | None, by: str) -> MinuteEntry:
         """Chart one minute's three scores as one entry; late entries are stamped as made."""
+        self._refuse_if_signed()
         start = self._require_charting("chart a minute")
         now = self.clock.now()
         last = minute_count(start, self._rows_end(now)) - 1
@@ -98,6 +103,7 @@ class ChartEntries:
     def add_note(self, text: str, by: str, at: datetime | None = None,
                  phrase: str | None = None) -> Note:
         """A timestamped note (``at`` defaults to now), pinned to the minute it falls in."""
+        self._refuse_if_signed()
         if self.state is Phase.CLOSED:
             raise ChartingError("the session is closed, so no new notes: amend an existing note "
                                 "(with a reason), or undo the close to reopen the session")
@@ -115,6 +121,18 @@ class ChartEntries:
         note = self.store.add_note(self.session_id, t=at,
                                    minute=None if start is None else minute_of(start, at),
                                    text=body, entered=now, by=validate.text(by, "who"))
+        self._notes.append(note)
+        self._written(note)
+        return note
+
+    def add_addendum_note(self, text: str, by: str, reason: str) -> Note:
+        """A free-text addendum to a signed-off session, stamped now, with why it was added."""
+        self._require_signed()
+        body = validate.text(text, "addendum", max_len=validate.MAX_TEXT, multiline=True)
+        by, reason = validate.text(by, "who"), validate.reason(reason)
+        now = self.clock.now()
+        note = self.store.add_note(self.session_id, t=now, minute=None, text=body, entered=now,
+                                   by=by, reason=reason)
         self._notes.append(note)
         self._written(note)
         return note
@@ -137,6 +155,7 @@ class ChartEntries:
 
     def record_cadss(self, timepoint: str, items: Mapping[int, int], by: str) -> CadssForm:
         """A CADSS-6 form at baseline, about 40 min or before discharge (optional)."""
+        self._refuse_if_signed()
         if self.state in (None, Phase.CLOSED):
             raise ChartingError("a CADSS-6 is recorded between check-in and closing the session")
         validate_cadss(timepoint, items)

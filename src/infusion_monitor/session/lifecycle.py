@@ -96,6 +96,7 @@ class SessionChart(ChartEntries):
         self._entries = self.store.minute_entries(sid)
         self._notes = self.store.notes(sid)
         self._cadss = self.store.cadss_forms(sid)
+        self._load_signoffs()
 
     def observe(self, events: Iterable[object]) -> None:
         """Take new readings (a Recorder subscriber); anything that is not a Reading is skipped."""
@@ -194,6 +195,7 @@ class SessionChart(ChartEntries):
                  weight_kg: float, dose_mg_per_kg: float, planned_minutes: int, attending: str,
                  nurse: str, by: str) -> CheckIn:
         """Identify the patient and the plan; this starts the session's chart."""
+        self._refuse_if_signed()
         if self.state is not None:
             raise ChartingError("the patient is already checked in; amend the check-in "
                                 "(with a reason) to correct it")
@@ -276,6 +278,7 @@ class SessionChart(ChartEntries):
 
     def undo_phase(self, marker_id: int, by: str, reason: str) -> PhaseMarker:
         """Undo the latest phase marker by an amendment that voids it (both stay visible)."""
+        self._refuse_if_signed()
         effective = self._effective()
         if not effective or effective[-1].id != marker_id:
             known = any(m.id == marker_id for m in self._markers)
@@ -346,6 +349,8 @@ class SessionChart(ChartEntries):
         return [m for m in self._markers if not m.voided and m.id not in voided]
 
     def _require(self, to: Phase) -> None:
+        """Refuse a phase change that is out of order, or on a signed-off session."""
+        self._refuse_if_signed()
         state, previous = self.state, ORDER[ORDER.index(to) - 1]
         if state is previous:
             return

@@ -1,5 +1,5 @@
 """The charting panel under the trends: phase bar, then tabs for check-in, minute log, notes,
-CADSS-6, discharge and the REMS summary, all over one ``SessionChart``."""
+CADSS-6, discharge, the REMS summary and sign-off, all over one ``SessionChart``."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from infusion_monitor.ui.qt_minute_log import MinuteLog
 from infusion_monitor.ui.qt_notes import NotesPanel
 from infusion_monitor.ui.qt_phase_bar import MARKER_LABELS, BaselinePanel, PhaseBar
 from infusion_monitor.ui.qt_rems import RemsPanel
+from infusion_monitor.ui.qt_signoff import SignOffPanel
 
 log = logging.getLogger(__name__)
 REFRESH_MS = 500  # rows, prompt, reminder and checks; charting is minute-paced
-TABS = ("Check-in", "Minute log", "Notes", "CADSS-6", "Discharge", "Summary")
+TABS = ("Check-in", "Minute log", "Notes", "CADSS-6", "Discharge", "Summary", "Sign-off")
 
 
 def chart_for_recording(recording: Any, clock: Clock) -> SessionChart | None:
@@ -41,7 +42,7 @@ class ChartingPanel(QWidget):
     markers_changed = Signal(object)  # list[(t, label, voided)]
 
     def __init__(self, clock: Clock, user: Callable[[], str],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, role: Callable[[], str] | None = None) -> None:
         super().__init__(parent)
         self._clock = clock
         self._user = user
@@ -54,6 +55,9 @@ class ChartingPanel(QWidget):
         self.cadss = CadssPanel(self.by)
         self.discharge = DischargePanel(self.by)
         self.rems = RemsPanel()
+        # Who signs off: the window's user_role until users and roles exist.
+        self.signoff = SignOffPanel(clock, user, role or (
+            lambda: str(getattr(self.window(), "user_role", ""))))
         checkin_tab = QWidget()
         row = QHBoxLayout(checkin_tab)
         row.setContentsMargins(0, 0, 0, 0)
@@ -62,7 +66,7 @@ class ChartingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for widget, title in zip((checkin_tab, self.minutes, self.notes, self.cadss,
-                                  self.discharge, self.rems), TABS, strict=True):
+                                  self.discharge, self.rems, self.signoff), TABS, strict=True):
             self.tabs.addTab(widget, title)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
@@ -75,6 +79,7 @@ class ChartingPanel(QWidget):
         self.phase_bar.advisory.connect(self.baseline.show_advisory)
         self.checkin.checked_in.connect(self._phase_changed)
         self.discharge.discharged.connect(self._phase_changed)
+        self.signoff.signed.connect(self._phase_changed)
         for signal in (self.minutes.charted, self.notes.written, self.cadss.written):
             signal.connect(self.refresh)
         self._timer = QTimer(self)
@@ -94,7 +99,7 @@ class ChartingPanel(QWidget):
         self.chart = chart
         self.minutes.bridge = bridge
         for widget in (self.phase_bar, self.checkin, self.minutes, self.notes, self.cadss,
-                       self.discharge, self.rems):
+                       self.discharge, self.rems, self.signoff):
             widget.set_chart(chart)
         self._phase_changed()
 
@@ -116,6 +121,8 @@ class ChartingPanel(QWidget):
             self.discharge.refresh(now)
         if current is self.rems:
             self.rems.refresh(now)
+        if current is self.signoff:
+            self.signoff.refresh()
         self.notes.refresh()
         self.cadss.refresh()
 
@@ -129,5 +136,6 @@ class ChartingPanel(QWidget):
         self.checkin.refresh()
         self.discharge.refresh()
         self.rems.refresh()
+        self.signoff.refresh()
         self.refresh()
         self.markers_changed.emit(self.markers())
