@@ -235,119 +235,72 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from infusion_monitor.export.csv_readings import write_readings_csv
-
-    if args.format == "minutes-csv":
-        return _export_minutes_csv(args)
-    if args.format == "alarms-csv":
-        return _export_alarms_csv(args)
-    if args.format == "fhir":
-        return _export_fhir(args)
-    if args.format == "hl7":
-        return _export_hl7(args)
-    if args.format == "pdf":
-        return _export_pdf(args)
-    database = _open_db(args)
-    try:
-        database.repository.get_session(args.session)  # a clear error for a missing session
-        readings = database.repository.readings(args.session)
-    finally:
-        database.close()
-    if args.output is None:
-        write_readings_csv(readings, sys.stdout)
-        return 0
-    try:
-        with args.output.open("w", newline="", encoding="utf-8") as f:
-            n = write_readings_csv(readings, f)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
-    print(f"wrote {n} readings to {args.output}", file=sys.stderr)
-    return 0
+def _load_readings(database, args: argparse.Namespace):
+    database.repository.get_session(args.session)  # a clear error for a missing session
+    return database.repository.readings(args.session)
 
 
-def _export_minutes_csv(args: argparse.Namespace) -> int:
-    from infusion_monitor.export.minutes_csv import session_minute_rows, write_minutes_csv
+def _load_minutes(database, args: argparse.Namespace):
+    from infusion_monitor.export.minutes_csv import session_minute_rows
 
-    database = _open_db(args)
-    try:
-        rows = session_minute_rows(database, args.session, SystemClock())
-    finally:
-        database.close()
-    if args.output is None:
-        write_minutes_csv(rows, sys.stdout)
-        return 0
-    try:
-        with args.output.open("w", newline="", encoding="utf-8") as f:
-            n = write_minutes_csv(rows, f)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
-    print(f"wrote {n} minutes to {args.output}", file=sys.stderr)
-    return 0
+    return session_minute_rows(database, args.session, SystemClock())
 
 
-def _export_alarms_csv(args: argparse.Namespace) -> int:
-    from infusion_monitor.export.alarms_csv import write_alarms_csv
+def _load_alarms(database, args: argparse.Namespace):
     from infusion_monitor.store.alarm_log import AlarmLog
 
-    database = _open_db(args)
-    try:
-        database.repository.get_session(args.session)  # a clear error for a missing session
-        alarms = AlarmLog(database.engine).alarms(args.session)
-    finally:
-        database.close()
-    if args.output is None:
-        write_alarms_csv(alarms, sys.stdout)
-        return 0
-    try:
-        with args.output.open("w", newline="", encoding="utf-8") as f:
-            n = write_alarms_csv(alarms, f)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
-    print(f"wrote {n} alarms to {args.output}", file=sys.stderr)
-    return 0
+    database.repository.get_session(args.session)
+    return AlarmLog(database.engine).alarms(args.session)
 
 
-def _export_fhir(args: argparse.Namespace) -> int:
-    from infusion_monitor.export.fhir import write_fhir
+def _load_record(database, args: argparse.Namespace):
     from infusion_monitor.export.record import load_session_record
 
-    database = _open_db(args)
-    try:
-        record = load_session_record(database, args.session)
-    finally:
-        database.close()
-    if args.output is None:
-        write_fhir(record, sys.stdout)
-        return 0
-    try:
-        with args.output.open("w", encoding="utf-8") as f:
-            n = write_fhir(record, f)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
-    print(f"wrote a FHIR Bundle of {n} resources to {args.output}", file=sys.stderr)
-    return 0
+    return load_session_record(database, args.session)
 
 
-def _export_hl7(args: argparse.Namespace) -> int:
+def _text_export(fmt: str, args: argparse.Namespace):
+    """(load, write, what) for a text format; imports only what that format needs."""
+    if fmt == "csv":
+        from infusion_monitor.export.csv_readings import write_readings_csv
+        return _load_readings, write_readings_csv, "readings"
+    if fmt == "minutes-csv":
+        from infusion_monitor.export.minutes_csv import write_minutes_csv
+        return _load_minutes, write_minutes_csv, "minutes"
+    if fmt == "alarms-csv":
+        from infusion_monitor.export.alarms_csv import write_alarms_csv
+        return _load_alarms, write_alarms_csv, "alarms"
+    if fmt == "fhir":
+        from infusion_monitor.export.fhir import write_fhir
+        return _load_record, write_fhir, "resources in one FHIR Bundle"
     from infusion_monitor.export.hl7v2 import write_hl7
-    from infusion_monitor.export.record import load_session_record
 
+    def write(record, out):
+        return write_hl7(record, out, per_minute=args.per_minute)
+
+    return _load_record, write, "HL7 ORU^R01 message(s)"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Every text export: load from the store, then write to stdout or ``-o FILE``."""
+    if args.format == "pdf":
+        return _export_pdf(args)
+    load, write, what = _text_export(args.format, args)
     database = _open_db(args)
     try:
-        record = load_session_record(database, args.session)
+        data = load(database, args)
     finally:
         database.close()
     if args.output is None:
-        write_hl7(record, sys.stdout, per_minute=args.per_minute)
+        write(data, sys.stdout)
         return 0
     try:
-        # newline="": the \r segment separators must reach the file unchanged.
+        # newline="": CSV rows and HL7's \r segment separators reach the file unchanged.
         with args.output.open("w", newline="", encoding="utf-8") as f:
-            n = write_hl7(record, f, per_minute=args.per_minute)
+            n = write(data, f)
     except OSError as exc:
         raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
-    print(f"wrote {n} HL7 ORU^R01 message(s) to {args.output}", file=sys.stderr)
+    print(f"wrote {n} {what} to {args.output}", file=sys.stderr)
     return 0
 
 
