@@ -9,7 +9,7 @@ import time
 
 from benchmarks.table import format_table
 
-MODULES = ("codec_throughput", "latency_pty", "alarm_latency")
+MODULES = ("codec_throughput", "latency_pty", "alarm_latency", "review_speed")
 
 
 def main() -> int:

@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     e.add_argument("--clinic", help="pdf: the clinic name printed at the top of every page")
 
-    for sp in (d, r, i, s, e):
+    v = sub.add_parser("review", help="the session browser: find a session and review it "
+                       "(read-only)")
+
+    for sp in (d, r, i, s, e, v):
         sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
     return p
 
@@ -347,6 +350,16 @@ def cmd_gui(args: argparse.Namespace) -> int:
         database.close()
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from infusion_monitor.ui.qt_browser import run_browser
+
+    database = _open_db(args)
+    try:
+        return run_browser(database, SystemClock())
+    finally:
+        database.close()
+
+
 def start_simulator(protocol: str, scenario: str, speed: float, seed: int,
                     start_utc: str) -> tuple[subprocess.Popen[str], str]:
     """Run the bundled simulator on a new pty; returns the process and its device path."""
@@ -389,7 +402,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "gui": cmd_gui, "demo": cmd_demo, "record": cmd_record, "import": cmd_import,
-    "sessions": cmd_sessions, "export": cmd_export,
+    "sessions": cmd_sessions, "export": cmd_export, "review": cmd_review,
 }
 
 if __name__ == "__main__":  # pragma: no cover

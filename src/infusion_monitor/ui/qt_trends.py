@@ -63,9 +63,11 @@ class SeriesBuffer:
         return self.xs[keep].copy(), self.ys[keep].copy()
 
 
-def _plot(label_html: str, y_range: tuple[float, float]) -> pg.PlotWidget:
+def _plot(label_html: str, y_range: tuple[float, float], *,
+          interactive: bool = False) -> pg.PlotWidget:
     plot = pg.PlotWidget()
-    plot.setMouseEnabled(x=False, y=False)  # the whole session stays in view, no accidental zoom
+    # Live: the whole session stays in view, no accidental zoom. Review: zoom and pan in time.
+    plot.setMouseEnabled(x=interactive, y=False)
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.showGrid(x=True, y=True, alpha=0.18)
@@ -104,7 +106,7 @@ class TrendPanel(QWidget):
     buffers to the plot items when something changed.
     """
 
-    def __init__(self, clock: Clock, *, window_min: float = 60.0,
+    def __init__(self, clock: Clock, *, window_min: float = 60.0, interactive: bool = False,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._clock = clock
@@ -118,11 +120,13 @@ class TrendPanel(QWidget):
 
         unit = SPECS[Vital.HR].unit
         self.hr_plot = _plot(f"{_span('HR', Vital.HR)} {_span('PR', Vital.PR)} {unit}",
-                             (40, 140))
+                             (40, 140), interactive=interactive)
         # Short axis titles: at 1366x768 a plot is ~120 px tall and a long title is clipped.
         self.nibp_plot = _plot(
-            f"{_span('NIBP', Vital.NIBP_SYS)} {_span('(mean)', Vital.NIBP_MEAN)} mmHg", (40, 180))
-        self.spo2_plot = _plot(f"{_span('SpO2', Vital.SPO2)} %", (80, 101))
+            f"{_span('NIBP', Vital.NIBP_SYS)} {_span('(mean)', Vital.NIBP_MEAN)} mmHg", (40, 180),
+            interactive=interactive)
+        self.spo2_plot = _plot(f"{_span('SpO2', Vital.SPO2)} %", (80, 101),
+                               interactive=interactive)
         self.plots = (self.hr_plot, self.nibp_plot, self.spo2_plot)
         self.markers: list[tuple[datetime, str, bool]] = []
         self.bands: list[tuple[datetime, datetime | None, str]] = []
