@@ -53,7 +53,7 @@ class SessionRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     protocol: Mapped[str] = mapped_column(String(64))
     port: Mapped[str | None] = mapped_column(String(255))
-    started_us: Mapped[int] = mapped_column(BigInteger)
+    started_us: Mapped[int] = mapped_column(BigInteger, index=True)  # the browser's date order
     ended_us: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(Text)
 

@@ -122,7 +122,11 @@ class AlarmEventRow(Base):
     """
 
     __tablename__ = "alarm_events"
-    __table_args__ = (Index("ix_alarm_events_session_id_t_us", "session_id", "t_us"),)
+    __table_args__ = (
+        Index("ix_alarm_events_session_id_t_us", "session_id", "t_us"),
+        # The browser's counts and its "had high alarms" filter look alarms up by priority.
+        Index("ix_alarm_events_session_id_priority", "session_id", "priority", "event"),
+    )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
