@@ -72,6 +72,21 @@ class Run:
         assert self.rec.returncode == 0, err
         return err
 
+    def record_whole_session(self, *sim_args: str, timeout: float = 90) -> int:
+        """Simulate a session on a pty and ``record`` it until everything sent is stored.
+
+        Returns the session id; ``record``'s stderr is kept in ``self.record_err``.
+        """
+        sid = self.record(self.simulator(*sim_args))
+        self.sim.wait(timeout=timeout)  # the simulated session ends by itself
+        assert self.sim.returncode == 0
+        sent = sum(self.truth_values().values())
+        assert sent > 100, "the simulator sent too little to prove anything"
+        wait_for(lambda: len(self.db_readings(sid)) >= sent, 10,
+                 "the recorder to store what was sent")
+        self.record_err = self.stop_record()
+        return sid
+
     def truth_values(self) -> Counter[tuple[str, float, datetime]]:
         """(vital, value, device time) for every value the simulator put on the wire."""
         out: Counter[tuple[str, float, datetime]] = Counter()

@@ -42,15 +42,8 @@ def close(a: datetime, b: datetime) -> bool:
 
 def test_record_stores_the_hypertensive_alarms_and_exports_them(run, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # clinic defaults only
-    port = run.simulator("--scenario", "hypertensive", "--speed", "200", "--duration", "2820",
-                         "--seed", "5")
-    sid = run.record(port)
-    run.sim.wait(timeout=90)
-    assert run.sim.returncode == 0
-    truth = run.truth_values()
-    run.wait_for(lambda: len(run.db_readings(sid)) >= sum(truth.values()), 10,
-                 "the recorder to store what was sent")
-    run.stop_record()
+    sid = run.record_whole_session("--scenario", "hypertensive", "--speed", "200",
+                                   "--duration", "2820", "--seed", "5")
 
     readings = run.db_readings(sid)
     received = {  # simulated second of each NIBP measurement -> its receipt time

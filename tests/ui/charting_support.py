@@ -65,3 +65,9 @@ def to_infusion(chart: SessionChart, clock: ManualClock, sys_: float = 120,
     nibp(chart, clock, sys_, dia)
     vitals(chart, clock, 60)
     chart.start_infusion(NURSE)
+
+
+def open_chart(db: Database, clock: ManualClock) -> SessionChart:
+    """A new session's chart, started at the clock's time."""
+    sid = db.repository.create_session(source="gui", protocol="datex-s5", started=clock.now())
+    return SessionChart.open(db, sid, clock)

@@ -8,6 +8,10 @@ import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ["PYQTGRAPH_QT_LIB"] = "PySide6"
 
+import select
+import signal
+import subprocess
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -23,8 +27,11 @@ from infusion_monitor.devices.base import Event
 from infusion_monitor.devices.link import LinkState
 from infusion_monitor.session.alarm_monitor import AlarmMonitor
 from infusion_monitor.session.recorder import Recorder
+from infusion_monitor.store import Database, open_database
 from infusion_monitor.ui.app import make_window
 from infusion_monitor.ui.qt_main_window import MainWindow
+
+REPO = Path(__file__).resolve().parents[2]
 
 HERE = Path(__file__).parent
 OFFSCREEN_NOISE = r"^This plugin does not support propagateSizeHints\(\)$"
@@ -178,3 +185,65 @@ def shots_dir(tmp_path: Path) -> Path:
     path = Path(target) if target else tmp_path / "shots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    """A fresh SQLite session database in the test's directory."""
+    db = open_database(f"sqlite:///{tmp_path / 'session.db'}")
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def db(database: Database) -> Database:
+    """The same database, under the name the charting tests use."""
+    return database
+
+
+class PtySimulator:
+    """``python -m simulators --pty ...`` as a subprocess: its device path, stopped at teardown."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "simulators", "--protocol", "datex-s5", "--pty", *args],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
+        assert ready, "the simulator printed no device path"
+        self.path = self.proc.stdout.readline().strip()
+        assert self.path, f"simulator failed: {self.proc.stderr.read() if self.proc.stderr else ''}"
+
+    def stop(self) -> None:
+        """End it (even if a test paused it with SIGSTOP) and reap it."""
+        proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def start_simulator() -> Iterator[Callable[..., PtySimulator]]:
+    """Start simulators on ptys (``start_simulator("--scenario", "typical", ...)``)."""
+    started: list[PtySimulator] = []
+
+    def start(*args: str) -> PtySimulator:
+        started.append(PtySimulator(*args))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for sim in started:
+            sim.stop()

@@ -4,61 +4,39 @@ window, with acknowledge (F2) and audio pause (F3) from the keyboard."""
 from __future__ import annotations
 
 import re
-import select
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from conftest import PtySimulator
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from infusion_monitor.clock import ScaledClock, iso_z
 from infusion_monitor.session.live import LiveRecording
-from infusion_monitor.store.db import Database, open_database
+from infusion_monitor.store.db import Database
 from infusion_monitor.ui.app import make_window
 from infusion_monitor.ui.qt_main_window import MainWindow
 from infusion_monitor.vitals import Vital
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SPEED = 10  # simulated seconds per real second: delays of 10-15 s pass in about a second
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path}/t.db")
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-@pytest.fixture
 def run_scenario(qtbot: QtBot, tmp_path: Path, database: Database,
-                 ) -> Iterator[Callable[[str, int], MainWindow]]:
+                 start_simulator: Callable[..., PtySimulator],
+                 ) -> Callable[[str, int], MainWindow]:
     """Start the simulator at ``skip`` s into a scenario and a window recording it."""
-    procs: list[subprocess.Popen[str]] = []
 
     def start(scenario: str, skip: int) -> MainWindow:
         clock = ScaledClock(SPEED)
         # The monitor's clock at t = 0 lies ``skip`` before ours, so both agree on "now".
         monitor_t0 = clock.origin - timedelta(seconds=skip)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "simulators", "--protocol", "datex-s5", "--scenario",
-             scenario, "--pty", "--speed", str(SPEED), "--skip", str(skip),
-             "--start", iso_z(monitor_t0), "--link", str(tmp_path / "ttySIM0")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 15)
-        assert ready, "the simulator printed no device path"
-        device = proc.stdout.readline().strip()
-        assert device, f"simulator failed: {proc.stderr.read() if proc.stderr else ''}"
+        device = start_simulator("--scenario", scenario, "--speed", str(SPEED), "--skip",
+                                 str(skip), "--start", iso_z(monitor_t0),
+                                 "--link", str(tmp_path / "ttySIM0")).path
 
         def start_recording(protocol: str, url: str, baud: int, **callbacks: object,
                             ) -> LiveRecording:
@@ -73,20 +51,7 @@ def run_scenario(qtbot: QtBot, tmp_path: Path, database: Database,
         qtbot.waitExposed(window)
         return window
 
-    try:
-        yield start
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+    return start
 
 
 def log_row(window: MainWindow, condition: str) -> int:

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import select
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import PtySimulator
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -24,7 +21,7 @@ from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.live import LiveRecording
 from infusion_monitor.session.phases import Phase
 from infusion_monitor.store.charting import ChartStore
-from infusion_monitor.store.db import Database, open_database
+from infusion_monitor.store.db import Database
 from infusion_monitor.store.models_clinical import AlarmEventRow
 from infusion_monitor.ui.app import make_window
 from infusion_monitor.ui.qt_main_window import MainWindow
@@ -32,7 +29,6 @@ from infusion_monitor.ui.qt_numeric import TileState
 from infusion_monitor.vitals import Vital
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SPEED = 100  # simulated seconds per real second: 80 simulated minutes in under a minute
 NURSE = "R. Nurse"
 INFUSION_MIN, OBSERVATION_MIN = 45, 30
@@ -43,41 +39,12 @@ PLAN = {0: (0, 0, 0), 5: (1, 0, 0), 10: (2, -1, 0), 15: (2, -2, 1), 20: (3, -2, 
 
 
 @pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def simulator(tmp_path: Path, start_simulator: Callable[..., PtySimulator]) -> tuple[str, Path]:
     """The Datex S/5 simulator on a pty for 100 simulated minutes: (device path, truth file)."""
     truth = tmp_path / "truth.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators", "--protocol", "datex-s5", "--scenario", "typical",
-         "--pty", "--speed", str(SPEED), "--duration", "6000", "--truth", str(truth)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 15)
-        assert ready, "the simulator printed no device path"
-        path = proc.stdout.readline().strip()
-        assert path, f"simulator failed: {proc.stderr.read() if proc.stderr else ''}"
-        yield path, truth
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        proc.wait(10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path}/session.db")
-    try:
-        yield db
-    finally:
-        db.close()
+    sim = start_simulator("--scenario", "typical", "--speed", str(SPEED), "--duration", "6000",
+                          "--truth", str(truth))
+    return sim.path, truth
 
 
 def truth_bps(path: Path) -> set[tuple[float, float]]:

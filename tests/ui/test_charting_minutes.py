@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from charting_support import NURSE, T0, counts, to_infusion, vitals
+from charting_support import NURSE, T0, counts, open_chart, to_infusion, vitals
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -19,7 +17,7 @@ from infusion_monitor.session.alarm_monitor import AlarmMonitor
 from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.scales import NOT_ASSESSED
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.alarm_log import AlarmLog
 from infusion_monitor.store.models_clinical import AlarmEventRow
 from infusion_monitor.ui.qt_charting import ChartingPanel
@@ -34,16 +32,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'chart.db'}")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def chart(db: Database, clock: ManualClock) -> SessionChart:
-    sid = db.repository.create_session(source="gui", protocol="datex-s5", started=T0)
-    return SessionChart.open(db, sid, clock)
+    return open_chart(db, clock)
 
 
 class AlarmLogSink:

@@ -3,11 +3,18 @@ core's message, nothing is written, and nothing typed is lost."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from charting_support import CHECK_IN, NURSE, T0, counts, nibp, to_baseline, to_infusion, vitals
+from charting_support import (
+    CHECK_IN,
+    NURSE,
+    T0,
+    counts,
+    nibp,
+    open_chart,
+    to_baseline,
+    to_infusion,
+    vitals,
+)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -15,7 +22,7 @@ from pytestqt.qtbot import QtBot
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.phases import Phase
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.ui.qt_charting import ChartingPanel
 from infusion_monitor.ui.qt_discharge import MET, NOT_MET
 
@@ -26,16 +33,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'chart.db'}")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def chart(db: Database, clock: ManualClock) -> SessionChart:
-    sid = db.repository.create_session(source="gui", protocol="datex-s5", started=T0)
-    return SessionChart.open(db, sid, clock)
+    return open_chart(db, clock)
 
 
 @pytest.fixture

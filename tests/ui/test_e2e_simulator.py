@@ -3,64 +3,36 @@
 from __future__ import annotations
 
 import json
-import select
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import PtySimulator
 from pytestqt.qtbot import QtBot
 
 from infusion_monitor.clock import ScaledClock
 from infusion_monitor.devices.base import Event
 from infusion_monitor.session.live import LiveRecording
-from infusion_monitor.store.db import Database, open_database
+from infusion_monitor.store.db import Database
 from infusion_monitor.ui.app import make_window
 from infusion_monitor.ui.qt_numeric import TileState
 from infusion_monitor.vitals import Reading, Vital
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SPEED = 30
 
 
 @pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+def simulator(tmp_path: Path, start_simulator: Callable[..., PtySimulator],
+              ) -> tuple[subprocess.Popen[str], str, Path]:
     """The Datex S/5 simulator on a pty: (process, device path, truth file)."""
     truth = tmp_path / "truth.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators", "--protocol", "datex-s5", "--scenario", "typical",
-         "--pty", "--speed", str(SPEED), "--truth", str(truth)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 15)
-        assert ready, "the simulator printed no device path"
-        path = proc.stdout.readline().strip()
-        assert path, f"simulator failed: {proc.stderr.read() if proc.stderr else ''}"
-        yield proc, path, truth
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-        proc.wait(10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path}/t.db")
-    try:
-        yield db
-    finally:
-        db.close()
+    sim = start_simulator("--scenario", "typical", "--speed", str(SPEED), "--truth", str(truth))
+    return sim.proc, sim.path, truth
 
 
 def truth_values(path: Path, vital: Vital) -> list[float]:

@@ -3,11 +3,8 @@ nothing, while an amendment (an addendum) still goes through and is listed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from charting_support import NURSE, T0, counts, to_infusion, vitals
+from charting_support import NURSE, T0, counts, open_chart, to_infusion, vitals
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from sqlalchemy import func, select
@@ -15,7 +12,7 @@ from sqlalchemy import func, select
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.locking import LockState
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.models_clinical import SignOffRow
 from infusion_monitor.ui.qt_charting import ChartingPanel
 
@@ -26,24 +23,16 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'chart.db'}")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def chart(db: Database, clock: ManualClock) -> SessionChart:
     """Discharged after a 5-minute infusion with minute 0 charted; recording stopped."""
-    sid = db.repository.create_session(source="gui", protocol="datex-s5", started=T0)
-    chart = SessionChart.open(db, sid, clock)
+    chart = open_chart(db, clock)
     to_infusion(chart, clock)
     vitals(chart, clock, 5 * 60)
     chart.chart_minute(0, 1, 0, 0, NURSE)
     chart.end_infusion(NURSE)
     vitals(chart, clock, 60)
     chart.discharge(NURSE, reason="attending reviewed")
-    db.repository.end_session(sid, clock.now())
+    db.repository.end_session(chart.session_id, clock.now())
     clock.advance(60)
     return chart
 
