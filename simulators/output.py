@@ -35,12 +35,18 @@ DRAIN_S = 0.3
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One record as sent: the bytes, the simulated time and the sample it encodes."""
+    """One record as sent: the bytes, the simulated time and the sample it encodes.
 
-    t: int
-    r_time: int
+    ``r_time`` is the device timestamp the frame carries (epoch seconds), ``None`` when the
+    protocol has none. ``values`` is what a correct decoder yields from this frame; when it is
+    ``None`` the truth log derives it from ``sample`` the S/5 way (see ``TruthLog.values``).
+    """
+
+    t: float
+    r_time: float | None
     data: bytes
     sample: Sample
+    values: dict[str, float | None] | None = None
 
 
 class MonitorStream(Protocol):
@@ -92,7 +98,7 @@ class TruthLog:
 
     def record(self, frame: Frame) -> None:
         """Log one frame that was written to the wire."""
-        values = self.values(frame.sample)
+        values = frame.values if frame.values is not None else self.values(frame.sample)
         if self._file is not None:
             line = {"r_time": frame.r_time, "t": frame.t, "values": values}
             self._file.write(json.dumps(line) + "\n")

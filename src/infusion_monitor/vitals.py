@@ -19,6 +19,8 @@ class Vital(enum.StrEnum):
     NIBP_DIA = "nibp_dia"
     NIBP_MEAN = "nibp_mean"
     RR = "rr"
+    PI = "pi"  # perfusion index (Masimo, Nonin)
+    PVI = "pvi"  # pleth variability index (Masimo Radical-7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,9 @@ SPECS: dict[Vital, VitalSpec] = {
             "MDC_PRESS_BLD_NONINV_MEAN",
         ),
         VitalSpec(Vital.RR, "RR", "/min", "/min", "9279-1", 151562, "MDC_RESP_RATE"),
+        VitalSpec(Vital.PI, "PI", "%", "%", "61006-3", 150448, "MDC_PULS_OXIM_PERF_REL"),
+        # PVI is Masimo's own index: no LOINC or MDC code; exports use the local code system.
+        VitalSpec(Vital.PVI, "PVI", "%", "%", "", 0, ""),
     )
 }
 
@@ -108,6 +113,8 @@ _POSSIBLE: dict[Vital, tuple[float, float]] = {
     Vital.NIBP_DIA: (5, 300),
     Vital.NIBP_MEAN: (5, 320),
     Vital.RR: (0, 150),
+    Vital.PI: (0, 20),
+    Vital.PVI: (0, 100),
 }
 
 

@@ -20,7 +20,7 @@ T = datetime(2026, 1, 1, tzinfo=UTC)
 
 def test_vocabulary_names_units_and_codes_match_the_design():
     assert [v.value for v in Vital] == [
-        "hr", "pr", "spo2", "nibp_sys", "nibp_dia", "nibp_mean", "rr",
+        "hr", "pr", "spo2", "nibp_sys", "nibp_dia", "nibp_mean", "rr", "pi", "pvi",
     ]
     assert unit_of(Vital.HR) == "/min"
     assert unit_of(Vital.SPO2) == "%"
@@ -28,6 +28,9 @@ def test_vocabulary_names_units_and_codes_match_the_design():
     assert {SPECS[v].ucum for v in NIBP} == {"mm[Hg]"}
     assert SPECS[Vital.SPO2].mdc_code == 150456
     assert SPECS[Vital.NIBP_SYS].loinc == "8480-6"
+    # NOM_PULS_OXIM_PERF_REL = 19376 in partition 2 (SCADA): 2 * 65536 + 19376.
+    assert SPECS[Vital.PI].mdc_code == 2 * 65536 + 19376
+    assert SPECS[Vital.PVI].mdc_code == 0  # Masimo's own index: exported under a local code
 
 
 @pytest.mark.parametrize(

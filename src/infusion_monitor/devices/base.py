@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
-from infusion_monitor.vitals import Reading, Vital
+from infusion_monitor.vitals import Quality, Reading, Vital
 
 
 class DeviceEventKind(enum.StrEnum):
@@ -44,7 +44,27 @@ class DeviceEvent:
     t_received: datetime | None = None
 
 
-Event = Reading | DeviceEvent
+@dataclass(frozen=True, slots=True)
+class WaveformBlock:
+    """A run of waveform samples at a fixed rate, exactly as the device sent them.
+
+    ``samples`` are the device's raw integer units (a Nonin pleth is 0-255 in format #2 and
+    0-65535 in format #7); ``scale`` turns them into ``unit``. Blocks, not a row per sample,
+    are what the store keeps. ``quality`` is ARTIFACT if the device flagged any sample in the
+    block (artifact, out of track, sensor alarm), DEMO for demo/test-mode data.
+    """
+
+    wave: str  # "pleth"
+    rate_hz: float
+    samples: tuple[int, ...]
+    unit: str = ""
+    scale: float = 1.0
+    quality: Quality = Quality.OK
+    t_device: datetime | None = None  # device time of the first sample, when known
+    t_received: datetime | None = None  # stamped by the recorder (time of the first sample)
+
+
+Event = Reading | DeviceEvent | WaveformBlock
 
 
 @dataclass(slots=True)

@@ -33,6 +33,24 @@ PROTOCOLS: dict[str, ProtocolInfo] = {
             "infusion_monitor.devices.datex_s5:DatexS5Codec",
             SerialSettings(baudrate=19200, bytesize=8, parity="E", stopbits=1, rtscts=True),
         ),
+        ProtocolInfo(
+            "intellivue",
+            "Philips IntelliVue (MIB/RS232 Data Export)",
+            "infusion_monitor.devices.intellivue:IntelliVueCodec",
+            SerialSettings(baudrate=115200, bytesize=8, parity="N", stopbits=1),
+        ),
+        ProtocolInfo(
+            "masimo",
+            "Masimo Rad-8 / Radical-7 (ASCII 1)",
+            "infusion_monitor.devices.masimo:MasimoCodec",
+            SerialSettings(baudrate=9600, bytesize=8, parity="N", stopbits=1),
+        ),
+        ProtocolInfo(
+            "nonin",
+            "Nonin pulse oximeter (format #2 / #7)",
+            "infusion_monitor.devices.nonin:NoninCodec",
+            SerialSettings(baudrate=9600, bytesize=8, parity="N", stopbits=1),
+        ),
     )
 }
 

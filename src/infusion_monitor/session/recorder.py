@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from infusion_monitor.clock import Clock, SystemClock
-from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event
+from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event, WaveformBlock
 from infusion_monitor.vitals import NIBP, Reading, mark_artifacts
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class Recorder:
         for item in stamped:
             if isinstance(item, Reading):
                 self.counts[item.vital.value] += 1
+            elif isinstance(item, WaveformBlock):
+                self.counts["waveform_samples"] += len(item.samples)
             elif item.kind is DeviceEventKind.FRAME_REJECTED:
                 self.rejected_frames += item.count
         with self._lock:
@@ -106,7 +108,10 @@ class Recorder:
         rejected = 0
         now = self.clock.now()
         for e in events:
-            if isinstance(e, Reading):
+            if isinstance(e, WaveformBlock):
+                t = (e.t_device or self._last_time or now) if self.device_time else now
+                out.append(replace(e, t_received=t))
+            elif isinstance(e, Reading):
                 r = next(judged)
                 t = (r.t_device or self._last_time or now) if self.device_time else now
                 self._last_time = r.t_device or self._last_time
