@@ -33,15 +33,16 @@ class Run:
 
     start_time = datetime.fromisoformat(START)  # the simulated monitor's clock at t=0
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, protocol: str = "datex-s5") -> None:
         self.tmp = tmp
+        self.protocol = protocol  # set before simulator()/record() to run another monitor
         self.db = tmp / "e2e.db"
         self.truth = tmp / "truth.jsonl"
         self.procs: list[subprocess.Popen[str]] = []
 
     def simulator(self, *args: str) -> str:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "simulators", "--protocol", "datex-s5", "--pty",
+            [sys.executable, "-m", "simulators", "--protocol", self.protocol, "--pty",
              "--link", str(self.tmp / "ttySIM0"), "--truth", str(self.truth),
              "--start", START, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -56,7 +57,7 @@ class Run:
     def record(self, port: str, *args: str) -> int:
         proc = subprocess.Popen(
             [sys.executable, "-m", "infusion_monitor.cli", "--db", str(self.db), "record",
-             "--protocol", "datex-s5", "--port", port, *args],
+             "--protocol", self.protocol, "--port", port, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.procs.append(proc)
@@ -87,12 +88,16 @@ class Run:
         self.record_err = self.stop_record()
         return sid
 
-    def truth_values(self) -> Counter[tuple[str, float, datetime]]:
-        """(vital, value, device time) for every value the simulator put on the wire."""
-        out: Counter[tuple[str, float, datetime]] = Counter()
+    def truth_values(self) -> Counter[tuple[str, float, datetime | None]]:
+        """(vital, value, device time) for every value the simulator put on the wire.
+
+        The device time is ``None`` for a protocol whose frames carry no timestamp (Nonin).
+        """
+        out: Counter[tuple[str, float, datetime | None]] = Counter()
         for line in self.truth.read_text().splitlines():
             frame = json.loads(line)
-            t = datetime.fromtimestamp(frame["r_time"], UTC)
+            r_time = frame["r_time"]
+            t = None if r_time is None else datetime.fromtimestamp(r_time, UTC)
             for vital, value in frame["values"].items():
                 if value is not None:
                     out[(vital, float(value), t)] += 1
