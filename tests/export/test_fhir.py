@@ -18,6 +18,7 @@ from fhir.resources.R4B.bundle import Bundle
 from infusion_monitor.cli import main
 from infusion_monitor.clock import to_us
 from infusion_monitor.export.fhir import (
+    DEVICE_PARAMETER_SYSTEM,
     INTERPRETATION,
     LOINC,
     MDC,
@@ -152,8 +153,16 @@ def assert_valid(bundle: Bundle) -> dict[str, Any]:
             continue
         assert r.status in OBSERVATION_STATUSES
         assert r.subject.reference and r.encounter.reference
-        if r.category[0].coding[0].code == "vital-signs":  # the R4 vital-signs profile
-            assert r.meta.profile and r.effectiveDateTime is not None and r.device.reference
+        if r.category[0].coding[0].code == "vital-signs" and codes(
+            r.code, DEVICE_PARAMETER_SYSTEM
+        ):  # a parameter with no standard code (PVI): no profile claimed, our code only
+            assert r.meta is None and not codes(r.code, LOINC) and not codes(r.code, MDC)
+            assert r.effectiveDateTime is not None and r.device.reference
+        elif r.category[0].coding[0].code == "vital-signs":  # the R4 vital-signs profile
+            pi = codes(r.code, LOINC) == [SPECS[Vital.PI].loinc]
+            # PI has LOINC and MDC codes but no R4 vital-signs profile, so it claims none.
+            assert (r.meta is None) if pi else bool(r.meta.profile)
+            assert r.effectiveDateTime is not None and r.device.reference
             assert codes(r.code, LOINC) and codes(r.code, MDC)
             assert r.valueQuantity is not None or r.component
             for q in [r.valueQuantity] + [c.valueQuantity for c in r.component or ()]:
@@ -204,6 +213,21 @@ def test_each_vital_has_loinc_mdc_ucum_and_its_profile() -> None:
     assert instant(obs[Vital.PR].effectiveDateTime) == to_us(at(100))
     text = bundle.model_dump_json()
     assert '"value":78,' in text and '"value":97.5,' in text  # 78, not 78.0
+
+
+def test_perfusion_and_pleth_variability_index_are_exported_with_their_codes() -> None:
+    record = make_record([rd(Vital.PI, 3.6, 100), rd(Vital.PVI, 14, 100),
+                          rd(Vital.PI, 0.2, 101, Quality.QUESTIONABLE)])
+    bundle = build_bundle(record)
+    assert_valid(bundle)
+    obs = observations(bundle, "vital-signs")
+    assert len(obs) == 2  # the questionable PI is not exported
+    pi = next(o for o in obs if codes(o.code, LOINC))
+    pvi = next(o for o in obs if codes(o.code, DEVICE_PARAMETER_SYSTEM))
+    assert codes(pi.code, LOINC) == ["61006-3"] and codes(pi.code, MDC) == [str(2 * 65536 + 19376)]
+    assert pi.valueQuantity.value == Decimal("3.6") and pi.valueQuantity.code == "%"
+    assert codes(pvi.code, DEVICE_PARAMETER_SYSTEM) == ["pvi"]
+    assert pvi.valueQuantity.value == Decimal(14) and pvi.valueQuantity.code == "%"
 
 
 def test_bp_panel_with_components_and_no_value_of_its_own() -> None:

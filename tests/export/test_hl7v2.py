@@ -266,7 +266,7 @@ def small_record(**changes) -> SessionRecord:
     vitals = MinuteVitals(0, at(60), at(120), None, None, None, None, None, None, None, 0, True)
     first = MinuteEntry(1, 1, 0, 2, -1, 0, at(125), "RN B")
     current = MinuteEntry(2, 1, 0, 2, -4, None, at(200), "RN C", amends_id=1,
-                          reason="wrong | row")
+                          reason="wrong | row\nsecond line")
     record = SessionRecord(
         info=info, check_in=check_in, check_in_history=(check_in,),
         readings=(
@@ -279,6 +279,8 @@ def small_record(**changes) -> SessionRecord:
             Reading(Vital.RR, 9, t_received=at(85)),
             Reading(Vital.NIBP_SYS, 185, t_received=at(90)),
             Reading(Vital.NIBP_DIA, 95, t_received=at(90)),
+            Reading(Vital.PI, 3.6, t_received=at(95)),
+            Reading(Vital.PVI, 14, t_received=at(95)),
         ),
         device_events=(), markers=(), baseline=None,
         minutes=(MinuteRow(vitals, current, (first,)),), notes=(), cadss=(), alarms=(),
@@ -306,6 +308,9 @@ def test_small_record_obx_content():
         ("MDC_RESP_RATE", "9", "L", "R", "20260504090125+0000"),
         ("MDC_PRESS_BLD_NONINV_SYS", "185", "H", "R", "20260504090130+0000"),
         ("MDC_PRESS_BLD_NONINV_DIA", "95", "", "R", "20260504090130+0000"),
+        # PI has an MDC code; Masimo's PVI has none and goes under the local code system.
+        ("MDC_PULS_OXIM_PERF_REL", "3.6", "", "R", "20260504090135+0000"),
+        ("PVI", "14", "", "R", "20260504090135+0000"),
     ]
     # Artifact, questionable and demo values are not sent at all.
     assert "400" not in er7 and "|99|" not in er7 and "|8|" not in er7
@@ -313,7 +318,7 @@ def test_small_record_obx_content():
     assert rass["observer"] == "^RN C" and rass["obx19"] == "20260504090320+0000"
     assert rass["notes"] == [
         "Corrected by RN C at 2026-05-04T09:03:20Z: was -1 (entered by RN B at "
-        "2026-05-04T09:02:05Z); reason: wrong | row"
+        "2026-05-04T09:02:05Z); reason: wrong | row\nsecond line"
     ]
     assert rass["obr"] == {"service": "KETASSESS^Ketamine infusion nursing assessment^99KET",
                            "start": "20260504090100+0000", "end": "20260504090200+0000"}

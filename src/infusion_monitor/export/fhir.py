@@ -78,6 +78,8 @@ PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType
 # URIs only have to be unique and stable, nobody needs to resolve them.
 _BASE = "https://infusion-monitor.example/fhir"
 SCORE_SYSTEM = f"{_BASE}/CodeSystem/ketamine-session-scores"
+#: Device parameters with no LOINC or MDC code (Masimo's PVI).
+DEVICE_PARAMETER_SYSTEM = f"{_BASE}/CodeSystem/device-parameters"
 SESSION_ID_SYSTEM = f"{_BASE}/NamingSystem/session-uid"
 EQUIPMENT_ID_SYSTEM = f"{_BASE}/NamingSystem/equipment-id"
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, _BASE)
@@ -90,6 +92,9 @@ PROFILES: dict[Vital, str] = {
     Vital.SPO2: PROFILE + "oxygensat",
     Vital.RR: PROFILE + "resprate",
 }
+#: Other device parameters (PI, PVI): category vital-signs, but no R4 vital-signs profile
+#: covers them, so they claim none.
+OTHER_VITALS = (Vital.PI, Vital.PVI)
 BP_PROFILE = PROFILE + "bp"
 BP_PANEL_LOINC = ("85354-9", "Blood pressure panel with all children optional")
 BP_PANEL_MDC = (150020, "MDC_PRESS_BLD_NONINV")
@@ -103,11 +108,17 @@ _LOINC_DISPLAY = {
     "8462-4": "Diastolic blood pressure",
     "8478-0": "Mean blood pressure",
     "9279-1": "Respiratory rate",
+    "61006-3": "Perfusion index Tissue by Pulse oximetry",
 }
 _UCUM_DISPLAY = {"/min": "/min", "%": "%", "mm[Hg]": "mmHg"}
 
 #: The monitor behind each protocol, for the Device resource.
-_MANUFACTURER = {"datex-s5": "GE Healthcare (Datex-Ohmeda)"}
+_MANUFACTURER = {
+    "datex-s5": "GE Healthcare (Datex-Ohmeda)",
+    "intellivue": "Philips",
+    "masimo": "Masimo",
+    "nonin": "Nonin Medical",
+}
 
 #: Device data nobody has verified (HL7 v2 OBX-11 "R").
 DEVICE_STATUS = "preliminary"
@@ -133,10 +144,15 @@ def _coding(system: str, code: str | int, display: str | None = None) -> dict[st
 
 def _vital_code(vital: Vital) -> dict[str, Any]:
     spec = SPECS[vital]
-    codings = [_coding(LOINC, spec.loinc, _LOINC_DISPLAY.get(spec.loinc))]
+    codings = []
+    if spec.loinc:
+        codings.append(_coding(LOINC, spec.loinc, _LOINC_DISPLAY.get(spec.loinc)))
     if vital is Vital.SPO2:
         codings.append(_coding(LOINC, *SPO2_PULSE_OX_LOINC))
-    codings.append(_coding(MDC, spec.mdc_code, spec.mdc_name))
+    if spec.mdc_code:
+        codings.append(_coding(MDC, spec.mdc_code, spec.mdc_name))
+    if not codings:  # no standard code exists: ours, so the value is never sent uncoded
+        codings.append(_coding(DEVICE_PARAMETER_SYSTEM, vital.value, spec.label))
     return {"coding": codings, "text": spec.label}
 
 
@@ -206,7 +222,8 @@ class _Builder:
         self.encounter = self.add(self.encounter_resource())
         self.device = self.add(self.device_resource())
         for i, reading in enumerate(r.readings):
-            if reading.vital in PROFILES and reading.quality is Quality.OK:
+            exported = reading.vital in PROFILES or reading.vital in OTHER_VITALS
+            if exported and reading.quality is Quality.OK:
                 self.add(self.vital_observation(f"reading/{i}", reading))
         for parts in nibp_measurements(r.readings):
             self.add(self.bp_observation(f"nibp/{to_us(parts[Vital.NIBP_SYS].time)}", parts))
@@ -274,10 +291,10 @@ class _Builder:
         return Device(**data)
 
     # -- vital signs ---------------------------------------------------------------------------
-    def _vital_common(self, key: str, profile: str, first: Reading) -> dict[str, Any]:
+    def _vital_common(self, key: str, profile: str | None, first: Reading) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.uid(key),
-            "meta": {"profile": [profile]},
+            **({"meta": {"profile": [profile]}} if profile else {}),
             "status": DEVICE_STATUS,
             "category": _category("vital-signs", "Vital Signs"),
             "subject": {"reference": self.patient},
@@ -290,7 +307,7 @@ class _Builder:
         return data
 
     def vital_observation(self, key: str, reading: Reading) -> Observation:
-        data = self._vital_common(key, PROFILES[reading.vital], reading)
+        data = self._vital_common(key, PROFILES.get(reading.vital), reading)
         data["code"] = _vital_code(reading.vital)
         data["valueQuantity"] = _quantity(reading.vital, reading.value)
         flag = self.judge.flag(reading.vital.value, reading.value, reading.time)

@@ -37,8 +37,9 @@ OBX-8 against ``record.limits`` (the limits in force for the session): a breache
 gives ``L``/``H`` by its direction, ``LL``/``HH`` for a high-priority (severe) one; the pulse
 rate is judged by the HR limits, RASS and distress by their conditions (deep sedation ``LL``,
 agitation ``H``, distress ``H``). Pre-start BP conditions apply only before the infusion, so
-they flag nothing here. Text (names, notes) is escaped by hl7apy (backslashes first by us, so a
-literal ``\\S\\`` in a note stays text).
+they flag nothing here. Text (names, notes, IDs) is escaped by ``escape``
+(``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\``, line breaks as ``\\X0D\\``/``\\X0A\\``), so a literal
+``\\S\\`` in a note stays text.
 """
 
 from __future__ import annotations
@@ -48,10 +49,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TextIO
-
-from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.core import Group, Message
-from hl7apy.v2_6 import get_base_datatypes
 
 from infusion_monitor.clock import iso_z
 from infusion_monitor.export.record import SessionRecord
@@ -82,13 +79,15 @@ MDC_UNITS: dict[Vital, tuple[int, str]] = {
     Vital.NIBP_DIA: (266016, "MDC_DIM_MMHG"),
     Vital.NIBP_MEAN: (266016, "MDC_DIM_MMHG"),
     Vital.RR: (264928, "MDC_DIM_RESP_PER_MIN"),
+    Vital.PI: (262688, "MDC_DIM_PERCENT"),
+    Vital.PVI: (262688, "MDC_DIM_PERCENT"),
 }
 
 #: OBX-4 per vital: MDS 1, no VMD or channel level, a fixed metric number.
 SUB_IDS: dict[Vital, str] = {
     Vital.HR: "1.0.0.1", Vital.PR: "1.0.0.2", Vital.SPO2: "1.0.0.3", Vital.RR: "1.0.0.4",
     Vital.NIBP_SYS: f"{NIBP_SUB_ID}.1", Vital.NIBP_DIA: f"{NIBP_SUB_ID}.2",
-    Vital.NIBP_MEAN: f"{NIBP_SUB_ID}.3",
+    Vital.NIBP_MEAN: f"{NIBP_SUB_ID}.3", Vital.PI: "1.0.0.6", Vital.PVI: "1.0.0.7",
 }
 
 #: (MinuteEntry attribute, local code, text, condition parameter) for the nurse's scores.
@@ -97,10 +96,6 @@ SCORES: tuple[tuple[str, str, str, str | None], ...] = (
     ("rass", "RASS", "Richmond Agitation-Sedation Scale", "rass"),
     ("distress", "DISTRESS", "Distress", "distress"),
 )
-
-_BD = get_base_datatypes()
-_STRICT = VALIDATION_LEVEL.STRICT
-
 
 # -- plain values -----------------------------------------------------------------------------
 def hl7_time(t: datetime) -> str:
@@ -185,11 +180,19 @@ class Order:
     observations: tuple[Obx, ...] = field(default_factory=tuple)
 
 
+def observation_code(v: Vital) -> str:
+    """OBX-3: the MDC code, or ours (``99KET``) for a vital with none (Masimo's PVI)."""
+    spec = SPECS[v]
+    if spec.mdc_code:
+        return f"{spec.mdc_code}^{spec.mdc_name}^MDC"
+    return f"{v.value.upper()}^{spec.label}^{LOCAL_SYSTEM}"
+
+
 def _reading_obx(r: Reading, record: SessionRecord) -> Obx:
     spec = SPECS[r.vital]
     unit_code, unit_name = MDC_UNITS[r.vital]
     return Obx(
-        code=f"{spec.mdc_code}^{spec.mdc_name}^MDC", status="R", value_type="NM",
+        code=observation_code(r.vital), status="R", value_type="NM",
         sub_id=SUB_IDS[r.vital], value=hl7_number(r.value),
         units=f"{unit_code}^{unit_name}^MDC^{spec.ucum}^{spec.ucum}^UCUM",
         flag=abnormal_flag(_vital_parameter(r.vital), r.value, record.limits),
@@ -213,7 +216,7 @@ def _snapshots(readings: Sequence[Reading]) -> list[tuple[datetime, dict[Vital, 
     return out
 
 
-_ORDER = (Vital.HR, Vital.PR, Vital.SPO2, Vital.RR)
+_ORDER = (Vital.HR, Vital.PR, Vital.SPO2, Vital.RR, Vital.PI, Vital.PVI)
 
 
 def device_orders(record: SessionRecord) -> list[Order]:
@@ -281,98 +284,81 @@ def _minute_index(anchor: datetime, t: datetime) -> int:
 
 
 # -- encoding ---------------------------------------------------------------------------------
-def _text(value: str, kind: str = "ST") -> object:
-    """A text leaf value that hl7apy escapes (``^ & ~ | \\``) when encoding."""
-    escaped = value.replace("\\", "\\E\\")  # so hl7apy never mistakes text for an escape
-    return _BD[kind](escaped)
+# ER7 is written directly: hl7apy's object model re-parses every assigned field and took ~11 s
+# for a 75-minute session. The tests still validate every message with hl7apy in strict mode
+# (ORU_R01 groups) and parse it back with python-hl7, so the library stays the judge.
+_ESCAPES = str.maketrans({
+    "\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\",
+    "\r": "\\X0D\\", "\n": "\\X0A\\",
+})
 
 
-def _set_obx(group: Group, set_id: int, o: Obx) -> None:
-    obx = group.obx
-    obx.obx_1 = str(set_id)
-    if o.value_type:
-        obx.obx_2 = o.value_type
-    obx.obx_3 = o.code
-    if o.sub_id:
-        obx.obx_4 = o.sub_id
-    if o.value:
-        obx.obx_5 = o.value
-    if o.units:
-        obx.obx_6 = o.units
-    if o.flag:
-        obx.obx_8 = o.flag
-    obx.obx_11 = o.status
-    if o.time is not None:
-        obx.obx_14 = hl7_time(o.time)
-    if o.observer:
-        obx.obx_16.xcn_2.fn_1.value = _text(o.observer)
-    if o.method:
-        obx.obx_17 = o.method
-    if o.equipment:
-        obx.obx_18.ei_1.value = _text(o.equipment)
-    if o.analysis_time is not None:
-        obx.obx_19 = hl7_time(o.analysis_time)
-    for i, note in enumerate(o.notes, start=1):
-        nte = group.add_segment("NTE")
-        nte.nte_1 = str(i)
-        nte.nte_3.value = _text(note, "FT")
+def escape(text: str) -> str:
+    """Text as an ER7 leaf: delimiters and the escape character as HL7 escape sequences."""
+    return text.translate(_ESCAPES)
 
 
-def _patient(record: SessionRecord, patient: Group) -> None:
-    pid = patient.pid
-    pid.pid_1 = "1"
+def _segment(name: str, fields: Mapping[int, str]) -> str:
+    """``name|f1|f2|...`` from a sparse {field number: ER7 text}; trailing empties dropped."""
+    last = max((n for n, v in fields.items() if v), default=0)
+    return "|".join([name, *(fields.get(n, "") for n in range(1, last + 1))])
+
+
+def _obx_segments(set_id: int, o: Obx) -> list[str]:
+    obx = _segment("OBX", {
+        1: str(set_id), 2: o.value_type, 3: o.code, 4: o.sub_id, 5: o.value, 6: o.units,
+        8: o.flag, 11: o.status,
+        14: hl7_time(o.time) if o.time is not None else "",
+        16: f"^{escape(o.observer)}" if o.observer else "",
+        17: o.method,
+        18: escape(o.equipment),
+        19: hl7_time(o.analysis_time) if o.analysis_time is not None else "",
+    })
+    notes = [_segment("NTE", {1: str(i), 3: escape(note)})
+             for i, note in enumerate(o.notes, start=1)]
+    return [obx, *notes]
+
+
+def _patient_segments(record: SessionRecord) -> list[str]:
     ci = record.check_in
     patient_id = ci.patient_id if ci is not None else record.info.patient_id
     if patient_id:
-        pid.pid_3.cx_1.value = _text(patient_id)
-        pid.pid_3.cx_5 = "PI"
+        pid_3 = f"{escape(patient_id)}^^^^PI"
     else:  # PID-3 is required: without a patient ID, say which visit (session) this is
-        pid.pid_3.cx_1.value = _text(record.info.uid)
-        pid.pid_3.cx_4 = SENDING_APPLICATION
-        pid.pid_3.cx_5 = "VN"
+        pid_3 = f"{escape(record.info.uid)}^^^{SENDING_APPLICATION}^VN"
     if ci is not None and ci.patient_name.strip():
         # "Family, Given" is split; any other form is kept whole as the family name, since
         # guessing which word is the surname would change the patient's name.
         family, _, given = ci.patient_name.partition(",")
-        pid.pid_5.xpn_1.fn_1.value = _text(family.strip())
+        pid_5 = escape(family.strip())
         if given.strip():
-            pid.pid_5.xpn_2.value = _text(given.strip())
+            pid_5 += f"^{escape(given.strip())}"
     else:  # PID-5 is required: no name was charted, so none is invented (type U, unspecified)
-        pid.pid_5.xpn_7 = "U"
-    if ci is not None and ci.birth_date is not None:
-        pid.pid_7 = hl7_date(ci.birth_date)
-    visit = patient.add_group("ORU_R01_VISIT")
-    visit.pv1.pv1_1 = "1"
-    visit.pv1.pv1_2 = "O"
-    visit.pv1.pv1_19.cx_1.value = _text(record.info.uid)
+        pid_5 = "^^^^^^U"
+    pid_7 = hl7_date(ci.birth_date) if ci is not None and ci.birth_date is not None else ""
+    return [
+        _segment("PID", {1: "1", 3: pid_3, 5: pid_5, 7: pid_7}),
+        _segment("PV1", {1: "1", 2: "O", 19: escape(record.info.uid)}),
+    ]
 
 
 def _message(record: SessionRecord, control_id: str, orders: Sequence[Order],
              first_order: int) -> str:
-    m = Message("ORU_R01", version=VERSION, validation_level=_STRICT)
-    m.msh.msh_3 = SENDING_APPLICATION
-    m.msh.msh_4.hd_1.value = _text(record.info.workstation_id, "IS")
-    m.msh.msh_7 = hl7_time(record.exported_at)
-    m.msh.msh_9 = "ORU^R01^ORU_R01"
-    m.msh.msh_10.value = _text(control_id)
-    m.msh.msh_11 = "P"
-    m.msh.msh_15 = "NE"
-    m.msh.msh_16 = "AL"
-    m.msh.msh_21 = MSH_21
-    result = m.add_group("ORU_R01_PATIENT_RESULT")
-    _patient(record, result.add_group("ORU_R01_PATIENT"))
+    msh = "|".join([
+        "MSH", "^~\\&", SENDING_APPLICATION, escape(record.info.workstation_id), "", "",
+        hl7_time(record.exported_at), "", "ORU^R01^ORU_R01", escape(control_id), "P", VERSION,
+        "", "", "NE", "AL", "", "", "", "", MSH_21,
+    ])
+    segments = [msh, *_patient_segments(record)]
     for n, order in enumerate(orders, start=1):
-        group = result.add_group("ORU_R01_ORDER_OBSERVATION")
-        obr = group.obr
-        obr.obr_1 = str(n)
-        obr.obr_3.ei_1.value = _text(f"{record.info.uid}-{first_order + n - 1}")
-        obr.obr_3.ei_2 = SENDING_APPLICATION
-        obr.obr_4 = order.service
-        obr.obr_7 = hl7_time(order.start)
-        obr.obr_8 = hl7_time(order.end)
+        segments.append(_segment("OBR", {
+            1: str(n),
+            3: f"{escape(f'{record.info.uid}-{first_order + n - 1}')}^{SENDING_APPLICATION}",
+            4: order.service, 7: hl7_time(order.start), 8: hl7_time(order.end),
+        }))
         for i, o in enumerate(order.observations, start=1):
-            _set_obx(group.add_group("ORU_R01_OBSERVATION"), i, o)
-    return m.to_er7()
+            segments += _obx_segments(i, o)
+    return "\r".join(segments)
 
 
 def orders_of(record: SessionRecord) -> list[Order]:
