@@ -43,7 +43,7 @@ references use those URNs.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TextIO
@@ -64,6 +64,9 @@ from infusion_monitor.session.scales import MINUTE_SCALES
 from infusion_monitor.session.thresholds import DEFAULT_CONDITIONS, AlarmCondition
 from infusion_monitor.store.charting import MinuteEntry
 from infusion_monitor.vitals import NIBP, SPECS, Quality, Reading, Vital
+
+#: ``progress(done, total)``: how far a long export has got.
+Progress = Callable[[int, int], None]
 
 LOINC = "http://loinc.org"
 MDC = "urn:iso:std:iso:11073:10101"
@@ -216,15 +219,18 @@ class _Builder:
         self.entries.append(BundleEntry(fullUrl=url, resource=resource))
         return url
 
-    def build(self) -> Bundle:
+    def build(self, progress: Progress | None = None) -> Bundle:
         r = self.record
         self.patient = self.add(self.patient_resource())
         self.encounter = self.add(self.encounter_resource())
         self.device = self.add(self.device_resource())
+        total = len(r.readings)
         for i, reading in enumerate(r.readings):
             exported = reading.vital in PROFILES or reading.vital in OTHER_VITALS
             if exported and reading.quality is Quality.OK:
                 self.add(self.vital_observation(f"reading/{i}", reading))
+            if progress is not None and i % 200 == 0:
+                progress(i, total)
         for parts in nibp_measurements(r.readings):
             self.add(self.bp_observation(f"nibp/{to_us(parts[Vital.NIBP_SYS].time)}", parts))
         for row in r.minutes:
@@ -420,14 +426,29 @@ def nibp_measurements(readings: Iterable[Reading]) -> list[dict[Vital, Reading]]
     return out
 
 
-def build_bundle(record: SessionRecord) -> Bundle:
-    """The session as a validated FHIR R4 ``collection`` Bundle."""
-    return _Builder(record).build()
+def build_bundle(record: SessionRecord, progress: Progress | None = None) -> Bundle:
+    """The session as a validated FHIR R4 ``collection`` Bundle.
+
+    ``progress(done, total)`` is called now and then while the readings are converted (the
+    slow part: every resource is validated as it is built).
+    """
+    return _Builder(record).build(progress)
 
 
-def write_fhir(record: SessionRecord, out: TextIO) -> int:
-    """Write the Bundle as JSON; returns how many resources it holds."""
-    bundle = build_bundle(record)
-    out.write(bundle.model_dump_json(indent=2))
-    out.write("\n")
-    return len(bundle.entry or ())
+def write_fhir(record: SessionRecord, out: TextIO, progress: Progress | None = None) -> int:
+    """Write the Bundle as JSON; returns how many resources it holds.
+
+    Entries are serialised one at a time: one ``model_dump_json`` of the whole Bundle holds the
+    GIL for most of a second, freezing the window of a GUI export running on a worker thread.
+    """
+    bundle = build_bundle(record, progress)
+    entries = bundle.entry or ()
+    head = bundle.model_dump_json(indent=2, exclude={"entry"})
+    out.write(head[:-2] + ',\n  "entry": [')  # head ends in "\n}"
+    for i, entry in enumerate(entries):
+        out.write(",\n    " if i else "\n    ")
+        out.write(entry.model_dump_json(indent=2).replace("\n", "\n    "))
+        if progress is not None and i % 200 == 0:
+            progress(i, len(entries))
+    out.write("\n  ]\n}\n")
+    return len(entries)
