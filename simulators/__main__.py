@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 
 import serial
 
+from infusion_monitor.devices.registry import PROTOCOLS
 from simulators.datex import DEFAULT_DRI_LEVEL, DatexS5Stream
+from simulators.intellivue import IntelliVueStream
+from simulators.masimo import MasimoStream
+from simulators.noise import NoiseStream
+from simulators.nonin import NoninStream
 from simulators.output import (
     Controls,
     MonitorStream,
@@ -29,9 +34,18 @@ from simulators.output import (
 )
 from simulators.patient import DEFAULT_DURATION, SCENARIOS, PatientModel
 
+#: --baud for a stream that is not a registered protocol (noise).
+DEFAULT_BAUD = 19200
+
 #: Protocol name -> factory of its stream (model, start epoch, args); add new protocols here.
 STREAMS: dict[str, Callable[[PatientModel, int, argparse.Namespace], MonitorStream]] = {
     "datex-s5": lambda model, start, args: DatexS5Stream(model, start, args.dri_level),
+    "intellivue": lambda model, start, args: IntelliVueStream(
+        model, start, refuse=args.refuse_association, demo=args.demo_mode),
+    "masimo": lambda model, start, args: MasimoStream(
+        model, start, radical7=args.masimo_model == "radical-7", speed=args.speed),
+    "nonin": lambda model, start, args: NoninStream(model, speed=args.speed),
+    "noise": lambda model, start, args: NoiseStream(model, args.seed, args.baud),
 }
 
 
@@ -70,10 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the live session at this simulated second (default 0)")
     p.add_argument("--start", metavar="ISO", help="monitor clock at t=0, ISO 8601 (default now)")
     p.add_argument("--truth", metavar="FILE", help="JSON-lines log of the values sent")
-    p.add_argument("--baud", type=int, default=19200, help="baud rate for --port")
+    p.add_argument("--baud", type=int, default=None,
+                   help="baud rate for --port (default: the protocol's usual rate)")
     p.add_argument("--dri-level", type=int, default=DEFAULT_DRI_LEVEL)
+    p.add_argument("--masimo-model", choices=("rad-8", "radical-7"), default="rad-8",
+                   help="masimo: the Radical-7 also sends PVI")
     p.add_argument("--unplug-seconds", type=_positive, default=60.0,
                    help="simulated seconds a SIGUSR1 unplug lasts")
+    p.add_argument("--refuse-association", action="store_true",
+                   help="intellivue: refuse every association request")
+    p.add_argument("--demo-mode", action="store_true",
+                   help="intellivue: mark every value as DEMO data")
     return p
 
 
@@ -92,6 +113,9 @@ def _install_signals(controls: Controls) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.baud is None:
+        info = PROTOCOLS.get(args.protocol)
+        args.baud = info.serial.baudrate if info is not None else DEFAULT_BAUD
     try:
         start = _start_epoch(args.start)
     except ValueError as exc:

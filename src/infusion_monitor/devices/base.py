@@ -120,6 +120,9 @@ class Codec(ABC):
     def tick(self, monotonic: float) -> None:  # noqa: B027 - optional hook
         """Called about once a second by the link, for keep-alives and polls."""
 
+    def closing(self) -> None:  # noqa: B027 - optional hook
+        """The app is about to close the port: queue a goodbye."""
+
 
 @dataclass(slots=True)
 class CodecResult:

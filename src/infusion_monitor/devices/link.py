@@ -197,6 +197,8 @@ class SerialLink:
                 now - last_frame > self.watchdog_s
             ):
                 self._set_state(LinkState.NO_DATA, "port open, but no valid frame yet")
+        codec.closing()  # stopped: let the codec say goodbye (IntelliVue: Release Request)
+        self._write(port)
 
     def _resumed(self) -> list[DeviceEvent]:
         """Valid data again: the state goes back to connected and any gap is recorded.
