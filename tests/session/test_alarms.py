@@ -49,7 +49,35 @@ def kinds(changes) -> list[tuple[str, str, float]]:
     return [(c.kind.value, c.condition, c.t) for c in changes]
 
 
+def rates(engine: AlarmEngine, vital: Vital, values: dict[float, float]) -> list:
+    changes = []
+    for t, v in sorted(values.items()):
+        changes += engine.tick(t - 0.5)
+        changes += engine.on_events([reading(vital, v, t)])
+    return changes
+
+
 # -- continuous conditions and delays ---------------------------------------------------------
+def test_an_oximeter_pulse_rate_is_judged_as_the_heart_rate_when_no_ecg_hr_comes():
+    e = engine()
+    changes = rates(e, Vital.PR, {float(t): 118 for t in range(0, 30)})
+    changes += e.tick(31)
+    assert ("raised", "hr_high", 15) in kinds(changes)
+
+
+def test_the_pulse_rate_is_ignored_while_an_ecg_heart_rate_comes():
+    e = engine()
+    changes = []
+    for t in range(0, 40):
+        changes += e.tick(t - 0.5)
+        changes += e.on_events([reading(Vital.HR, 80, t), reading(Vital.PR, 125, t)])
+    assert kinds(changes) == []
+    # The ECG leads come off: after 10 s without an ECG HR, the pulse rate takes over.
+    changes = rates(e, Vital.PR, {float(t): 125 for t in range(40, 80)})
+    assert ("raised", "hr_high", 50 + 15) in kinds(changes)
+
+
+
 def test_spo2_below_92_for_longer_than_15_s_raises_one_medium_alarm_at_onset_plus_delay():
     e = engine()
     changes = spo2(e, {0: 97, 5: 91, 10: 90, 15: 91, 20: 90, 25: 97})

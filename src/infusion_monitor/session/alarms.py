@@ -9,6 +9,10 @@ at its own time (``t_received``, else ``t_device``), so an alarm starts at exact
 delay however late the engine notices it: ``tick(now)`` only catches up. Inputs that arrive out of
 order are taken at the engine's latest time. At one instant, inputs act before timed steps.
 
+Heart rate. The HR conditions judge the ECG heart rate. With no valid ECG HR for ``hold_s``
+(a pulse oximeter alone: Masimo, Nonin; or ECG leads off) they judge the pulse rate instead, so
+tachycardia and bradycardia are still alarmed; while an ECG HR comes, the pulse rate is ignored.
+
 Continuous conditions (SpO2, HR, RR). A valid (``Quality.OK``) reading's value holds until the
 next valid reading of that parameter, but at most ``hold_s`` (10 s, the link watchdog). A breach
 run starts at the first breaching reading (onset) and ends at the first valid reading inside the
@@ -126,6 +130,7 @@ class AlarmEngine:
         self.phase: Phase | None = None
         self._phase_since = 0.0
         self._last_nibp: float | None = None
+        self._last_hr: float | None = None  # last valid ECG heart rate
 
     # -- time ---------------------------------------------------------------------------------
     def time_of(self, t: float) -> datetime:
@@ -154,6 +159,8 @@ class AlarmEngine:
     def on_events(self, events: Iterable[Reading | DeviceEvent]) -> list[AlarmChange]:
         """Stamped readings and device events from the recorder, in order."""
         for e in events:
+            if not isinstance(e, Reading | DeviceEvent):
+                continue  # a waveform block: no condition judges the pleth itself
             when = e.t_received or e.t_device
             if when is None:
                 raise ValueError(f"{type(e).__name__} has no time: {e!r}")
@@ -178,7 +185,14 @@ class AlarmEngine:
             self._last_nibp = t
             if "nibp_overdue" in self.book.open:
                 self.book.end("nibp_overdue", t)
-        for name in _BY_PARAMETER.get(r.vital.value, ()):
+        parameter = r.vital.value
+        if r.vital is Vital.HR:
+            self._last_hr = t
+        elif r.vital is Vital.PR and (
+            self._last_hr is None or t - self._last_hr > self.hold_s
+        ):
+            parameter = Vital.HR.value  # no ECG heart rate: the pulse rate is the heart rate
+        for name in _BY_PARAMETER.get(parameter, ()):
             cond = self.profile.condition(name)
             if cond.kind is Kind.CONTINUOUS:
                 self._continuous(cond, r.value, t)
