@@ -6,7 +6,17 @@ import enum
 import socket
 import uuid
 
-from sqlalchemy import BigInteger, Double, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Every constraint and index gets a predictable name, so Alembic can alter them later (and
@@ -88,3 +98,29 @@ class DeviceEventRow(Base):
     count: Mapped[int] = mapped_column(Integer)
     t_us: Mapped[int] = mapped_column(BigInteger)
     t_device_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class WaveformBlockRow(Base):
+    """One block of waveform samples as the device sent it; append-only, a row per block.
+
+    ``samples`` are the raw integers, little-endian, in the narrowest of ``u8``/``i16``/``u16``/
+    ``i32`` that holds the block (``encoding``); ``t_start_us`` is the block's recorded time.
+    """
+
+    __tablename__ = "waveform_blocks"
+    __table_args__ = (
+        Index("ix_waveform_blocks_session_id_t_start_us", "session_id", "t_start_us"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    wave: Mapped[str] = mapped_column(String(32))
+    rate_hz: Mapped[float] = mapped_column(Double())
+    t_start_us: Mapped[int] = mapped_column(BigInteger)
+    t_device_us: Mapped[int | None] = mapped_column(BigInteger)
+    n_samples: Mapped[int] = mapped_column(Integer)
+    encoding: Mapped[str] = mapped_column(String(8))
+    samples: Mapped[bytes] = mapped_column(LargeBinary())
+    scale: Mapped[float] = mapped_column(Double())
+    unit: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[str] = mapped_column(String(16))

@@ -10,14 +10,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from infusion_monitor.clock import to_us
-from infusion_monitor.devices.base import DeviceEvent
+from infusion_monitor.devices.base import DeviceEvent, WaveformBlock
 from infusion_monitor.store.alarm_log import AlarmEventRecord, event_row
 from infusion_monitor.store.repository import time_us
+from infusion_monitor.store.waveforms import check_block
 from infusion_monitor.vitals import Reading
 
-#: What the writer stores: readings, device events, and alarm-log rows (so alarm events reach
-#: the disk within the same second, from the same thread).
-Item = Reading | DeviceEvent | AlarmEventRecord
+#: What the writer stores: readings, device events, waveform blocks, and alarm-log rows (so
+#: alarm events reach the disk within the same second, from the same thread).
+Item = Reading | DeviceEvent | WaveformBlock | AlarmEventRecord
 
 _log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class BatchSink(Protocol):
     def insert_batch(
         self, readings: list[tuple[int, Reading]], events: list[tuple[int, DeviceEvent]],
         alarm_rows: Sequence[Mapping[str, Any]] = (),
+        waveforms: Sequence[tuple[int, WaveformBlock]] = (),
     ) -> None: ...
 
 
@@ -67,6 +69,7 @@ class StoreWriter:
         self.written_readings = 0
         self.written_events = 0
         self.written_alarm_events = 0
+        self.written_waveform_blocks = 0
         self.failing = False
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=False)
         self._thread.start()
@@ -78,9 +81,12 @@ class StoreWriter:
             return len(self._queue) + self._in_flight
 
     def submit(self, session_id: int, item: Item) -> None:
-        """Queue a reading, event or alarm event; checks it can be stored, never waits for disk."""
+        """Queue a reading, event, waveform block or alarm event; checks it can be stored, never
+        waits for disk."""
         if isinstance(item, AlarmEventRecord):
             to_us(item.time)  # a naive time fails here, in the caller, not later
+        elif isinstance(item, WaveformBlock):
+            check_block(item)  # no time, or a sample beyond 32 bits: fails here, not later
         elif isinstance(item, Reading | DeviceEvent):
             time_us(item)  # a timeless or naive-time item fails here, in the caller, not later
         else:
@@ -150,13 +156,16 @@ class StoreWriter:
         readings = [(sid, i) for sid, i in batch if isinstance(i, Reading)]
         events = [(sid, i) for sid, i in batch if isinstance(i, DeviceEvent)]
         alarm_rows = [event_row(sid, i) for sid, i in batch if isinstance(i, AlarmEventRecord)]
+        blocks = [(sid, i) for sid, i in batch if isinstance(i, WaveformBlock)]
+        extra: dict[str, Any] = {}  # without extras: the two-argument call any BatchSink supports
+        if alarm_rows:
+            extra["alarm_rows"] = alarm_rows
+        if blocks:
+            extra["waveforms"] = blocks
         backoff = _BACKOFF_FIRST
         while True:
             try:
-                if alarm_rows:
-                    self._repository.insert_batch(readings, events, alarm_rows=alarm_rows)
-                else:  # the two-argument call any BatchSink supports
-                    self._repository.insert_batch(readings, events)
+                self._repository.insert_batch(readings, events, **extra)
                 break
             # Any failure, even a bug, must keep the data and be reported, never kill the thread.
             except Exception as exc:
@@ -177,6 +186,7 @@ class StoreWriter:
             self.written_readings += len(readings)
             self.written_events += len(events)
             self.written_alarm_events += len(alarm_rows)
+            self.written_waveform_blocks += len(blocks)
             self._cond.notify_all()
         if self.failing:
             self.failing = False
