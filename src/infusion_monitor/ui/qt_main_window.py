@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,8 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from infusion_monitor.clock import Clock
-from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event
+from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event, SerialSettings
 from infusion_monitor.devices.link import LinkState
+from infusion_monitor.devices.registry import get_protocol
 from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.ui import qt_theme as theme
@@ -34,6 +36,7 @@ from infusion_monitor.ui.qt_audio import AlarmSound, system_outputs
 from infusion_monitor.ui.qt_bridge import LiveFeed
 from infusion_monitor.ui.qt_charting import ChartingPanel, chart_for_recording
 from infusion_monitor.ui.qt_numeric import NibpTile, NumericTile
+from infusion_monitor.ui.qt_pleth import PlethSweep
 from infusion_monitor.ui.qt_port_picker import PortLister, PortPicker, system_ports
 from infusion_monitor.ui.qt_status import DeviceStatus, SessionClock
 from infusion_monitor.ui.qt_trends import TrendPanel
@@ -67,7 +70,11 @@ class Recording(Protocol):
 
 
 class StartRecording(Protocol):
-    """The app's factory: opens nothing until called; the callbacks may run on any thread."""
+    """The app's factory: opens nothing until called; the callbacks may run on any thread.
+
+    Line settings other than the protocol's own arrive as a ``serial_settings=`` keyword
+    (``devices.base.SerialSettings``); see ``MainWindow.connect_to``.
+    """
 
     def __call__(
         self, protocol: str, url: str, baud: int, *,
@@ -119,6 +126,7 @@ class MainWindow(QMainWindow):
             Vital.NIBP_SYS: NibpTile(clock),
             Vital.SPO2: NumericTile(Vital.SPO2, clock),
         }
+        self.pleth = PlethSweep(clock)  # under the SpO2 tile; hidden until a pleth arrives
         self.device_status = DeviceStatus()
         self.session_clock = SessionClock(clock)
         self.session_label = QLabel("")
@@ -203,6 +211,7 @@ class MainWindow(QMainWindow):
         for vital, stretch in ((Vital.HR, 4), (Vital.PR, 3), (Vital.NIBP_SYS, 5),
                                (Vital.SPO2, 4)):
             tiles.addWidget(self.tiles[vital], stretch)
+        tiles.addWidget(self.pleth, 3)
         body = QHBoxLayout()
         body.setContentsMargins(6, 4, 6, 4)
         self.chart_split = QSplitter(Qt.Orientation.Vertical)
@@ -271,16 +280,28 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self.picker.connect_button.click()
 
-    def connect_to(self, protocol: str, url: str, baud: int) -> bool:
-        """Start a recording through the injected factory; any failure goes to the banner."""
+    def connect_to(self, protocol: str, url: str, baud: int,
+                   settings: SerialSettings | None = None) -> bool:
+        """Start a recording through the injected factory; any failure goes to the banner.
+
+        ``settings`` (the connection bar's full line settings) reach the factory as
+        ``serial_settings=`` only when they differ from the protocol's own at ``baud``, so a
+        factory that knows only the quick path keeps working.
+        """
         if self.recording is not None or self._closed:
             return False
         self.clear_error()
-        self.picker.set_selection(protocol, url, baud)
+        self.picker.set_selection(protocol, url, baud, settings)
         try:
+            line: dict[str, SerialSettings] = {}
+            if settings is not None and replace(settings, baudrate=baud) != replace(
+                get_protocol(protocol).serial, baudrate=baud
+            ):
+                line["serial_settings"] = replace(settings, baudrate=baud)
             recording = self._start_recording(
                 protocol, url, baud,
                 on_store_error=self._store_error, on_store_recovered=self._store_recovered,
+                **line,
             )
         except Exception as exc:  # a bad port or DB must not take the window down
             log.exception("could not start recording from %s", url)
@@ -288,12 +309,14 @@ class MainWindow(QMainWindow):
             return False
         feed = LiveFeed(self)
         feed.events.connect(self._on_events)
+        feed.waveforms.connect(self._on_waveforms)
         feed.state.connect(self.device_status.set_state)
         recording.recorder.subscribe(feed.push_events)
         recording.add_state_listener(feed.push_state)
         self.trends.start_session(self._clock.now())
         for tile in self.tiles.values():
             tile.reset()
+        self.pleth.reset()
         self.recording, self.feed = recording, feed
         self._attach_chart(recording)
         self.alarms.attach(recording.alarms, feed)
@@ -355,11 +378,17 @@ class MainWindow(QMainWindow):
                 self.show_error(f"✖ Monitor reports: {event.detail}")
         self.trends.add_events(events)
 
+    def _on_waveforms(self, blocks: list[Event]) -> None:
+        """Waveform blocks (the feed sends them apart from readings) go to the pleth sweep."""
+        if self.recording is not None:
+            self.pleth.add_blocks(blocks)
+
     def redraw(self) -> None:
         """Timer tick: ages and staleness on the tiles, trends, session clock."""
         for tile in self.tiles.values():
             tile.refresh()
         self.trends.redraw()
+        self.pleth.check_stale()
         self.session_clock.refresh()
         self.alarms.refresh(self._clock.now())
 
@@ -367,6 +396,7 @@ class MainWindow(QMainWindow):
         """Nothing may run after the window closes: stop the timer and the recording."""
         self._closed = True
         self._timer.stop()
+        self.pleth.stop()
         self.charting.stop()
         self.stop_recording()
         self.alarm_sound.close()
