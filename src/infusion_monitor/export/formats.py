@@ -3,7 +3,8 @@
 ``write_export(record, fmt, path, progress=...)`` writes one ``SessionRecord`` to a file. It is
 Qt-free and runs on a worker thread in the GUI. The file appears only when it is complete: the
 data go to a temporary file beside it that is renamed into place, so a full disk or a failure
-half-way never leaves a truncated report that looks finished.
+half-way never leaves a truncated report that looks finished. An ``audit`` hook, when given,
+records the export (21 CFR 11.10(e)) before the file appears: if it cannot, no file appears.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from infusion_monitor.export.record import SessionRecord
 
 #: ``progress(done, total)``; ``total`` 0 means "working, extent unknown".
 Progress = Callable[[int, int], None]
+#: ``audit(record, fmt, path, count)`` records an export that is about to appear at ``path``
+#: (``store.audit.export_recorder`` makes one); an InfusionMonitorError from it stops the export.
+ExportAudit = Callable[[SessionRecord, str, Path, int], None]
 
 
 class ExportError(InfusionMonitorError):
@@ -79,10 +83,12 @@ def _write_text(record: SessionRecord, fmt: str, out: TextIO, progress: Progress
 
 def write_export(record: SessionRecord, fmt: str, path: str | os.PathLike[str], *,
                  clinic_name: str | None = None,
-                 progress: Progress | None = None) -> int:
+                 progress: Progress | None = None,
+                 audit: ExportAudit | None = None) -> int:
     """Write ``record`` as ``fmt`` to ``path``; returns the count of ``FORMATS[fmt].what``.
 
-    Raises ``ExportError`` with a message for the user when the file cannot be written.
+    Raises ``ExportError`` with a message for the user when the file cannot be written, or
+    when ``audit`` cannot record the export (then no file is written).
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
@@ -108,6 +114,12 @@ def write_export(record: SessionRecord, fmt: str, path: str | os.PathLike[str], 
                 os.fsync(out.fileno())
         os.chmod(tmp, 0o600)  # a clinical record: owner-only, like the database
         report(n, n)  # the last moment a cancel (raised by ``progress``) leaves no file
+        if audit is not None:
+            try:
+                audit(record, fmt, target, n)
+            except InfusionMonitorError as exc:
+                raise ExportError(f"the export could not be recorded in the audit trail, so "
+                                  f"no file was written: {exc}") from exc
         os.replace(tmp, target)
     except OSError as exc:
         raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc

@@ -6,7 +6,7 @@ Exports read this snapshot and never the database, so each is a pure function of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from infusion_monitor.clock import Clock, SystemClock
@@ -17,10 +17,12 @@ from infusion_monitor.session.locking import Addendum
 from infusion_monitor.session.minutes import MinuteRow
 from infusion_monitor.session.thresholds import LimitChange, ThresholdProfile
 from infusion_monitor.store.alarm_log import AlarmLog, AlarmRecord, LimitChangeRecord
+from infusion_monitor.store.audit import AuditEntry, AuditLog
 from infusion_monitor.store.charting import CadssForm, CheckIn, Note
 from infusion_monitor.store.db import Database
 from infusion_monitor.store.repository import SessionInfo
 from infusion_monitor.store.signoff import SignOff
+from infusion_monitor.store.waveforms import WaveformTrace
 from infusion_monitor.vitals import Reading
 
 
@@ -45,6 +47,10 @@ class SessionRecord:
     exported_at: datetime
     signoffs: tuple[SignOff, ...] = ()  # oldest first; the first one locked the record
     addenda: tuple[Addendum, ...] = ()  # rows entered after the first sign-off
+    #: Every wave the monitor streamed (e.g. "pleth"), samples and times as numpy arrays.
+    waveforms: dict[str, WaveformTrace] = field(default_factory=dict)
+    #: The session's audit trail in order, without the per-batch device-data entries.
+    audit: tuple[AuditEntry, ...] = ()
 
     @property
     def equipment_id(self) -> str:
@@ -92,4 +98,6 @@ def load_session_record(
         exported_at=clock.now(),
         signoffs=tuple(chart.signoffs()),
         addenda=tuple(chart.addenda()),
+        waveforms={wave: repo.waveforms(session_id, wave) for wave in repo.waves(session_id)},
+        audit=tuple(AuditLog(database.engine).entries(session_id, batches=False)),
     )

@@ -7,16 +7,17 @@ acknowledgement and responses. Audio-pause rows are kept but are not alarms.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from infusion_monitor.clock import from_us, to_us
 from infusion_monitor.errors import StoreError
+from infusion_monitor.store import audit
 from infusion_monitor.store.models_clinical import AlarmEventRow, LimitChangeRow
 from infusion_monitor.store.repository import reason_of
 
@@ -134,14 +135,25 @@ class AlarmLog:
         self.engine = engine
 
     def append(self, session_id: int, records: Sequence[AlarmEventRecord]) -> None:
-        """Append alarm events in one transaction (the live path goes through StoreWriter)."""
-        self._insert(insert(AlarmEventRow), [event_row(session_id, r) for r in records])
+        """Append alarm events in one transaction (the live path goes through StoreWriter),
+        audited as the writer's batches are."""
+        rows = [event_row(session_id, r) for r in records]
+        self._insert(lambda conn: audit.record_batch(
+            conn, audit.insert_with_ids(conn, [(AlarmEventRow, rows)])), rows)
 
     def append_limit_changes(self, changes: Sequence[LimitChangeRecord]) -> None:
+        """Append limit changes in one transaction, each with its audit entry (a clinic-wide
+        change, without a session, goes to the clinic's chain)."""
         rows = [{"session_id": c.session_id, "condition": c.condition,
                  "old_value": c.old_value, "new_value": c.new_value, "t_us": to_us(c.time),
                  "by_user": c.by, "reason": c.reason} for c in changes]
-        self._insert(insert(LimitChangeRow), rows)
+
+        def write(conn: Connection) -> None:
+            for row in audit.insert_with_ids(conn, [(LimitChangeRow, rows)])["limit_changes"]:
+                audit.record_row(conn, "limit_changes", row, actor=row["by_user"],
+                                 action="limit_change", t_us=row["t_us"], reason=row["reason"])
+
+        self._insert(write, rows)
 
     def events(self, session_id: int) -> list[AlarmEventRecord]:
         """A session's alarm event rows in time order."""
@@ -167,12 +179,12 @@ class AlarmLog:
         return [LimitChangeRecord(cond, old, new, from_us(t_us), by, reason, sid)
                 for cond, old, new, t_us, by, reason, sid in self._rows(stmt)]
 
-    def _insert(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, write: Callable[[Connection], object], rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         try:
             with self.engine.begin() as conn:
-                conn.execute(stmt, rows)
+                write(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"could not save the alarm log: {reason_of(exc)}") from exc
 

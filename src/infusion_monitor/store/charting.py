@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from infusion_monitor.clock import from_us, to_us
 from infusion_monitor.errors import StoreError
 from infusion_monitor.session.phases import Phase
+from infusion_monitor.store import audit
 from infusion_monitor.store.models_clinical import (
     CadssFormRow,
     CheckInRow,
@@ -25,6 +26,7 @@ from infusion_monitor.store.models_clinical import (
     NoteRow,
     PhaseMarkerRow,
 )
+from infusion_monitor.store.notify import notify_changed
 from infusion_monitor.store.repository import reason_of
 
 #: The alarm-log condition under which the "3 minutes not charted" reminder is recorded.
@@ -267,13 +269,16 @@ class ChartStore:
         return self._insert_all([(model, values)])[0]
 
     def _insert_all(self, rows: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Insert rows in one transaction; returns each row's values with its new id."""
+        """Insert rows in one transaction, each with its audit entry (who, when, why);
+        returns each row's values with its new id."""
         out = []
         try:
             with self.engine.begin() as conn:
                 for model, values in rows:
                     new_id = conn.execute(insert(model).returning(model.id), values).scalar_one()
                     out.append({**values, "id": int(new_id)})
+                    audit.record_chart_row(conn, model.__tablename__, out[-1])
+                notify_changed(conn, {values["session_id"] for _, values in rows})
         except SQLAlchemyError as exc:
             tables = ", ".join(m.__tablename__ for m, _ in rows)
             raise StoreError(f"could not save to {tables}: {reason_of(exc)}") from exc

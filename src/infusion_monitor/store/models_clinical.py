@@ -1,4 +1,4 @@
-"""Append-only tables for the charted record (issue 3) and the alarm log (issue 4).
+"""Append-only tables for the charted record (issue 3), the alarm log (issue 4) and the audit trail.
 
 Nothing here is ever UPDATEd or DELETEd. A correction is a new row whose ``amends_id`` points
 at the row it corrects, with who (``entered_by``), when (``entered_us``) and why (``reason``);
@@ -7,7 +7,17 @@ readers show the latest version and keep every earlier one visible.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Double, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infusion_monitor.store.models import Base, RowId
@@ -175,3 +185,33 @@ class SignOffRow(Base):
     meaning: Mapped[str] = mapped_column(String(32))  # reviewed | reviewed_with_findings
     comment: Mapped[str | None] = mapped_column(Text)
     signed_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEntryRow(Base):
+    """One entry of the hash-chained audit trail (store/audit.py, after 21 CFR 11.10(e)).
+
+    Entries form chains ("session:<uid>" per session, "clinic" for the rest); ``seq`` numbers
+    a chain without gaps and ``hash`` covers the entry and the previous entry's hash, so an
+    edit or deletion made outside the app breaks the chain. ``row_digest`` covers the
+    clinical rows the entry records. Only ever INSERTed.
+    """
+
+    __tablename__ = "audit_log"
+    # Two workstations appending to one chain at once collide here; the loser re-reads the
+    # chain's head and retries, which serialises each chain on both engines.
+    __table_args__ = (UniqueConstraint("chain", "seq", name="uq_audit_log_chain_seq"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"), index=True)
+    t_us: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
+    row_digest: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

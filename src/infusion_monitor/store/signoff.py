@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from infusion_monitor.clock import from_us, to_us
 from infusion_monitor.errors import ChartingError, StoreError
 from infusion_monitor.session import validate
+from infusion_monitor.store import audit
 from infusion_monitor.store.models_clinical import SignOffRow
 from infusion_monitor.store.repository import reason_of
 
@@ -60,6 +61,9 @@ class SignOffStore:
             with self.engine.begin() as conn:
                 new_id = conn.execute(insert(SignOffRow).returning(SignOffRow.id),
                                       values).scalar_one()
+                audit.record_row(conn, "signoffs", {**values, "id": int(new_id)},
+                                 actor=values["signed_by"], action="sign_off",
+                                 t_us=values["signed_us"], reason=values["comment"])
         except SQLAlchemyError as exc:
             raise StoreError(f"could not save the sign-off: {reason_of(exc)}") from exc
         return _signoff({**values, "id": int(new_id)})

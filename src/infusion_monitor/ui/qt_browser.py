@@ -223,6 +223,7 @@ class SessionBrowser(QMainWindow):
 def run_browser(database: Database, clock: Clock) -> int:
     """Run the session browser until it closes; each opened session gets a review window."""
     from infusion_monitor.export.record import load_session_record
+    from infusion_monitor.store.audit import export_recorder
     from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding
     from infusion_monitor.ui.qt_review import ReviewWindow
     from infusion_monitor.ui.qt_theme import apply_theme
@@ -235,7 +236,8 @@ def run_browser(database: Database, clock: Clock) -> int:
     reviews: list[ReviewWindow] = []
 
     def open_session(session_id: int) -> None:
-        window = ReviewWindow(load_session_record(database, session_id, clock), clock)
+        window = ReviewWindow(load_session_record(database, session_id, clock), clock,
+                              export_audit=export_recorder(database.engine))
         window.resize(*DEFAULT_SIZE)
         window.show()
         reviews.append(window)

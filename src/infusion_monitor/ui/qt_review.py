@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 import pyqtgraph as pg
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
@@ -31,13 +32,18 @@ from PySide6.QtWidgets import (
 )
 
 from infusion_monitor.clock import Clock, ManualClock
+from infusion_monitor.export.formats import FORMATS, ExportAudit
 from infusion_monitor.export.record import SessionRecord
+from infusion_monitor.session.thresholds import ThresholdProfile
 from infusion_monitor.ui import qt_theme as theme
 from infusion_monitor.ui.qt_alarm_log import COLUMNS as ALARM_COLUMNS
-from infusion_monitor.ui.qt_alarm_log import AlarmLogRow, cells
+from infusion_monitor.ui.qt_alarm_log import cells
+from infusion_monitor.ui.qt_alarms import record_row
+from infusion_monitor.ui.qt_export import ExportController
 from infusion_monitor.ui.qt_minute_model import MinuteLogModel, hhmmss
 from infusion_monitor.ui.qt_numeric import local_hms
 from infusion_monitor.ui.qt_phase_bar import MARKER_LABELS
+from infusion_monitor.ui.qt_pleth import PlethStrip
 from infusion_monitor.ui.qt_rems import FIELDS, summary_texts
 from infusion_monitor.ui.qt_trends import TrendPanel
 
@@ -61,44 +67,18 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> QTableWidge
     return table
 
 
-def _num(v: float | None) -> str:
-    return "—" if v is None else f"{v:g}"
-
-
 def audit_rows(record: SessionRecord) -> list[tuple[datetime, str, str, str]]:
-    """Every recorded act on the record, oldest first: (time, who, what, detail)."""
-    out: list[tuple[datetime, str, str, str]] = []
-    for c in record.check_in_history:
-        what = "check-in amended" if c.amends_id else "checked in"
-        out.append((c.entered_at, c.entered_by, what, c.reason or f"{c.patient_id} {c.nurse}"))
-    for m in record.markers:
-        out.append((m.marker.entered_at, m.marker.entered_by, f"phase: {m.phase.label}", ""))
-        if m.undo is not None:
-            out.append((m.undo.entered_at, m.undo.entered_by, f"phase undone: {m.phase.label}",
-                        m.undo.reason or ""))
-    for row in record.minutes:
-        for e in (*row.history, *((row.entry,) if row.entry else ())):
-            if e.amends_id is not None:
-                out.append((e.entered_at, e.entered_by, f"minute {row.minute} amended",
-                            e.reason or ""))
-    for chain in record.notes:
-        for n in chain[1:]:
-            out.append((n.entered_at, n.entered_by, "note amended", n.reason or ""))
-    for a in record.alarms:
-        if a.acknowledged_at is not None:
-            out.append((a.acknowledged_at, a.acknowledged_by or "—",
-                        "alarm acknowledged", a.condition))
-    for lc in record.limit_changes:
-        out.append((lc.time, lc.by, f"limit {lc.condition}",
-                    f"{_num(lc.old_value)} → {_num(lc.new_value)}: {lc.reason}"))
-    return sorted(out, key=lambda r: r[0])
+    """The session's audit trail, oldest first: (time, who, what, why). Device-data batches
+    are left out (``infusion-monitor audit show --all`` lists them)."""
+    return [(e.t, e.actor, e.what, e.why) for e in record.audit if e.action != "record"]
 
 
 class ReviewWindow(QMainWindow):
     """One session for the supervisor: nothing here can change the clinical record."""
 
     def __init__(self, record: SessionRecord, clock: Clock | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *,
+                 export_audit: ExportAudit | None = None) -> None:
         super().__init__(parent)
         self.record = record
         info = record.info
@@ -134,6 +114,10 @@ class ReviewWindow(QMainWindow):
             plot.scene().sigMouseClicked.connect(
                 lambda ev, p=plot: self._chart_clicked(p, ev))
 
+        # The recorded pleth at the cursor, ±5 s (hidden for a monitor that sends none).
+        self.pleth = PlethStrip(record.waveforms.get("pleth"))
+        self._show_pleth(0.0)
+
         self.minute_model = MinuteLogModel()
         self.minute_model.set_rows(record.minutes, None)
         self.minute_table = QTableView()
@@ -149,21 +133,17 @@ class ReviewWindow(QMainWindow):
         self.minute_table.verticalHeader().setDefaultSectionSize(24)
         self.minute_table.selectionModel().currentRowChanged.connect(self._row_changed)
 
-        alarm_rows = [AlarmLogRow(
-            a.uid, a.start, a.end, a.condition, a.priority,
-            f"{_num(a.worst_value)} / {_num(a.limit)}" if a.worst_value is not None else a.text,
-            technical=a.technical, latched=a.latched, acknowledged_by=a.acknowledged_by,
-            acknowledged_at=a.acknowledged_at, responses=a.responses)
-            for a in sorted(record.alarms, key=lambda a: a.start)]
+        profile = ThresholdProfile.defaults()
+        alarm_rows = [record_row(profile, a) for a in sorted(record.alarms, key=lambda a: a.start)]
         self.alarm_table = _table(ALARM_COLUMNS, [cells(r) for r in alarm_rows])
         self.events_table = _table(
             ("Time", "Event", "Vital", "Detail", "Count"),
             [(local_hms(e.t_received or e.t_device or self.t0), e.kind.value,
               e.vital.value if e.vital else "", e.detail, str(e.count))
              for e in record.device_events])
-        self.audit_table = _table(("Time", "By", "What", "Detail"),
-                                  [(hhmmss(t), by, what, detail)
-                                   for t, by, what, detail in audit_rows(record)])
+        self.audit_table = _table(("Time", "By", "What", "Why"),
+                                  [(hhmmss(t), by, what, why)
+                                   for t, by, what, why in audit_rows(record)])
         self.notes_view = QTextBrowser()
         self.notes_view.setHtml(self._notes_html())
         rems = QWidget()
@@ -188,14 +168,31 @@ class ReviewWindow(QMainWindow):
         header.setWordWrap(True)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.trends)
+        split.addWidget(self.pleth)
         split.addWidget(self.tabs)
-        split.setSizes([380, 300])
+        split.setSizes([380, 110, 300] if not self.pleth.isHidden() else [380, 0, 300])
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(6, 6, 6, 6)
         column.addWidget(header)
         column.addWidget(split, 1)
         self.setCentralWidget(central)
+        self._build_export_menu(export_audit)
+
+    # -- exports (a pure function of the record; ``audit`` can only record that one happened) --
+    def _build_export_menu(self, audit: ExportAudit | None) -> None:
+        self.exporter = ExportController(self, self.record, audit=audit)
+        self.exporter.finished.connect(lambda _ok, text: self.statusBar().showMessage(text))
+        menu = self.menuBar().addMenu("&Export")
+        self.export_actions: dict[str, QAction] = {}
+        for fmt in FORMATS.values():
+            action = menu.addAction(fmt.title)
+            action.triggered.connect(lambda _checked=False, f=fmt.name: self.exporter.export(f))
+            self.export_actions[fmt.name] = action
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.exporter.shutdown()
+        super().closeEvent(event)
 
     # -- the linked cursor -------------------------------------------------------------------
     def minute_x(self, minute: int) -> float:
@@ -221,6 +218,7 @@ class ReviewWindow(QMainWindow):
         """What a click on the chart does: the cursor goes there, the minute row is selected."""
         for line in self.cursors:
             line.setValue(x)
+        self._show_pleth(x)
         minute = self.minute_at(x)
         if minute is not None and minute != self.selected_minute():
             index = self.minute_model.index(minute, 0)
@@ -228,6 +226,10 @@ class ReviewWindow(QMainWindow):
                 index, QItemSelectionModel.SelectionFlag.ClearAndSelect
                 | QItemSelectionModel.SelectionFlag.Rows)
             self.minute_table.scrollTo(index)
+
+    def _show_pleth(self, x: float) -> None:
+        """The pleth strip follows the cursor (``x`` in minutes since the session start)."""
+        self.pleth.show_at(self.t0 + timedelta(minutes=x))
 
     def _chart_clicked(self, plot: pg.PlotWidget, event: object) -> None:
         pos = event.scenePos()  # type: ignore[attr-defined]
@@ -241,6 +243,7 @@ class ReviewWindow(QMainWindow):
             if self.minute_at(self.cursor_x()) != current.row():
                 for line in self.cursors:
                     line.setValue(x)
+                self._show_pleth(x)
 
     # -- text --------------------------------------------------------------------------------
     def _header_text(self) -> str:
