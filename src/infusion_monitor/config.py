@@ -4,17 +4,23 @@ It lives at ``user_config_dir("infusion-monitor")/settings.toml`` unless a path 
 
     alarm_audio_pause_s = 120     # default audio pause: 60, 120 or 180 s
     escalation_s = 60             # an unacknowledged high alarm repeats this often
+    workstation_id = "chair-4"    # this workstation's name on the clinic overview
 
     [thresholds]                  # condition names from session/thresholds.py
     spo2_low = 90
 
 A missing default file means the defaults of clinical.md. A wrong type, an unknown key or a
 limit that makes no sense is a ``ConfigError`` with one line naming the key and the file.
+
+The workstation ID (which chair a session was recorded at) is, in order: ``--workstation``,
+``$INFUSION_MONITOR_WORKSTATION``, ``workstation_id`` here, else the host name.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +40,9 @@ from infusion_monitor.session.thresholds import (
 
 SETTINGS_NAME = "settings.toml"
 PAUSE_SECONDS = (60, 120, 180)
+WORKSTATION_ENV = "INFUSION_MONITOR_WORKSTATION"
+#: ``sessions.workstation_id`` holds at most this many characters.
+WORKSTATION_MAX = 255
 
 
 def default_settings_path() -> Path:
@@ -48,6 +57,7 @@ class Settings:
     alarm_audio_pause_s: int = 120
     escalation_s: float = 60.0
     path: Path | None = None
+    workstation_id: str | None = None  # None: the host name (--workstation and the env win)
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -70,7 +80,7 @@ def parse_settings(text: str, path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    known = {"thresholds", "alarm_audio_pause_s", "escalation_s"}
+    known = {"thresholds", "alarm_audio_pause_s", "escalation_s", "workstation_id"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown setting {key!r} in {path} (known: "
@@ -98,7 +108,38 @@ def parse_settings(text: str, path: Path) -> Settings:
     if not 10 <= escalation <= 300:
         raise ConfigError(f"escalation_s must be between 10 and 300 s, not {escalation:g} "
                           f"in {path}")
-    return Settings(MappingProxyType(limits), int(pause), escalation, path)
+    workstation = data.get("workstation_id")
+    if workstation is not None:
+        if not isinstance(workstation, str):
+            raise ConfigError(f"workstation_id must be a string, not {workstation!r} in {path}")
+        workstation = check_workstation(workstation, f"workstation_id in {path}")
+    return Settings(MappingProxyType(limits), int(pause), escalation, path,
+                    workstation_id=workstation)
+
+
+def check_workstation(name: str, where: str) -> str:
+    """A workstation ID as stored: trimmed, not empty, printable, at most 255 characters."""
+    name = name.strip()
+    if not name:
+        raise ConfigError(f"{where} is empty: name the workstation, e.g. chair-4")
+    if len(name) > WORKSTATION_MAX:
+        raise ConfigError(f"{where} is longer than {WORKSTATION_MAX} characters")
+    if not name.isprintable():
+        raise ConfigError(f"{where} {name!r} has control characters: use letters, digits, -")
+    return name
+
+
+def resolve_workstation(explicit: str | None, settings: Settings | None = None) -> str:
+    """This workstation's ID: ``explicit`` (``--workstation``), else the environment, else the
+    settings file, else the host name; ConfigError for a blank or unprintable one."""
+    if explicit is not None:
+        return check_workstation(explicit, "--workstation")
+    env = os.environ.get(WORKSTATION_ENV, "")
+    if env.strip():  # blank counts as unset, as $INFUSION_MONITOR_DB does
+        return check_workstation(env, f"${WORKSTATION_ENV}")
+    if settings is not None and settings.workstation_id is not None:
+        return settings.workstation_id
+    return socket.gethostname()
 
 
 def _number(data: dict[str, Any], key: str, default: float, path: Path) -> float:

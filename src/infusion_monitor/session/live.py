@@ -9,8 +9,8 @@ import logging
 from collections.abc import Callable
 
 from infusion_monitor.clock import Clock, SystemClock
-from infusion_monitor.config import Settings, load_settings
-from infusion_monitor.devices.base import DeviceEventKind
+from infusion_monitor.config import Settings, load_settings, resolve_workstation
+from infusion_monitor.devices.base import DeviceEventKind, SerialSettings
 from infusion_monitor.devices.link import LinkState, SerialLink
 from infusion_monitor.devices.registry import get_protocol
 from infusion_monitor.session.alarm_monitor import AlarmMonitor
@@ -30,6 +30,9 @@ class LiveRecording:
     ``alarms`` (an ``AlarmMonitor``) is fed by the recorder and the link state and writes the
     alarm log through the same store writer; the GUI subscribes with ``alarms.add_listener``.
     ``settings`` default to the clinic's settings file (a broken one is a ConfigError).
+    ``serial_settings`` are the port's line settings (default: the protocol's own);
+    ``baudrate``, when given, overrides their speed. ``workstation_id`` names the chair on the
+    clinic overview (default: ``$INFUSION_MONITOR_WORKSTATION``, the settings, the host name).
     """
 
     def __init__(
@@ -46,6 +49,8 @@ class LiveRecording:
         on_store_error: Callable[[Exception], None] | None = None,
         on_store_recovered: Callable[[], None] | None = None,
         settings: Settings | None = None,
+        serial_settings: SerialSettings | None = None,
+        workstation_id: str | None = None,
     ) -> None:
         info = get_protocol(protocol)
         settings = settings if settings is not None else load_settings()
@@ -53,9 +58,10 @@ class LiveRecording:
         self.database = database
         self.protocol = protocol
         self.url = url
+        self.workstation_id = resolve_workstation(workstation_id, settings)
         self.session_id = database.repository.create_session(
             source=source, protocol=protocol, port=url, patient_id=patient_id,
-            started=self.clock.now(),
+            started=self.clock.now(), workstation_id=self.workstation_id,
         )
         self._on_store_error = on_store_error
         self._on_store_recovered = on_store_recovered
@@ -73,7 +79,7 @@ class LiveRecording:
             self._state_sinks.append(on_state)
         self.link = SerialLink(
             url, info.create(), on_events=self.recorder.handle, on_state=self._state,
-            clock=self.clock, baudrate=baudrate,
+            clock=self.clock, baudrate=baudrate, settings=serial_settings,
         )
         self._stopped = False
 

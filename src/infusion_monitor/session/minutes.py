@@ -11,7 +11,7 @@ import bisect
 import math
 import statistics
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -276,13 +276,21 @@ def unassessed_streak(rows: Sequence[MinuteRow], now_minute: int) -> int:
 
     The minute in progress does not count against the nurse, but charting it ends the streak.
     """
-    by_minute = {r.minute: r for r in rows}
-    current = by_minute.get(now_minute)
-    if current is not None and current.assessed:
+    return streak_of({r.minute for r in rows if r.assessed}, now_minute,
+                     known={r.minute for r in rows})
+
+
+def streak_of(assessed: Collection[int], now_minute: int,
+              known: Collection[int] | None = None) -> int:
+    """``unassessed_streak`` from the set of charted minutes (e.g. straight from SQL).
+
+    ``known`` limits the count to minutes that have a row (all from 0 when None).
+    """
+    if now_minute in assessed:
         return 0
     n = 0
     k = now_minute - 1
-    while k >= 0 and (row := by_minute.get(k)) is not None and not row.assessed:
+    while k >= 0 and (known is None or k in known) and k not in assessed:
         n += 1
         k -= 1
     return n
