@@ -101,3 +101,29 @@ def test_missing_file_and_unknown_protocol_are_clear_errors(tmp_path):
     assert done.returncode == 1 and "cannot read" in done.stderr
     done = cli("import", "--protocol", "bogus", str(FIXTURE), db=tmp_path / "x.db")
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_import_of_an_oximeter_capture_keeps_the_pleth_as_waveform_blocks(tmp_path):
+    """A Nonin capture (the simulator's file output): values as readings, the pleth as blocks."""
+    import json
+
+    capture, truth = tmp_path / "nonin.bin", tmp_path / "truth.jsonl"
+    sim = subprocess.run(
+        [sys.executable, "-m", "simulators", "--protocol", "nonin", "--scenario", "typical",
+         "--duration", "60", "--out", str(capture), "--truth", str(truth)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1],
+    )
+    assert sim.returncode == 0, sim.stderr
+    db = tmp_path / "import.db"
+    done = cli("import", "--protocol", "nonin", str(capture), db=db)
+    assert done.returncode == 0, done.stderr
+    sid = int(done.stdout.strip())
+    with open_database(f"sqlite:///{db}") as database:
+        readings = database.repository.readings(sid)
+        blocks = database.repository.waveform_blocks(sid)
+    sent = sorted((vital, float(value)) for line in truth.read_text().splitlines()
+                  for vital, value in json.loads(line)["values"].items() if value is not None)
+    assert sorted((r.vital.value, r.value) for r in readings) == sent
+    assert all(r.vital is not None for r in readings)
+    samples = sum(len(b.samples) for b in blocks)
+    assert 59 * 75 <= samples <= 60 * 75  # 75 pleth samples a second, none made into readings

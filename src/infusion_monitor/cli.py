@@ -18,10 +18,11 @@ from pathlib import Path
 
 from infusion_monitor import __version__
 from infusion_monitor.clock import Clock, ScaledClock, SystemClock, iso_z
-from infusion_monitor.devices.base import DeviceEvent
+from infusion_monitor.devices.base import DeviceEvent, WaveformBlock
 from infusion_monitor.devices.registry import PROTOCOLS, get_protocol
 from infusion_monitor.errors import ConfigError, InfusionMonitorError
 from infusion_monitor.session.recorder import Recorder
+from infusion_monitor.vitals import Reading
 
 log = logging.getLogger("infusion_monitor")
 
@@ -45,6 +46,20 @@ def _positive(kind: type[float] | type[int]):
     return parse
 
 
+def _workstation(text: str) -> str:
+    from infusion_monitor.config import check_workstation
+
+    try:
+        return check_workstation(text, "--workstation")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+WORKSTATION_HELP = ("this chair's name on the clinic overview (default: "
+                    "$INFUSION_MONITOR_WORKSTATION, else workstation_id in the settings, "
+                    "else the host name)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="infusion-monitor",
@@ -55,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database URL or SQLite file (default: $INFUSION_MONITOR_DB, "
                    "else a file in the user data directory)")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    p.add_argument("--workstation", type=_workstation, help=WORKSTATION_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     protocols = sorted(PROTOCOLS)
 
@@ -72,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baud", type=_positive(int), help="override the protocol's default speed")
     r.add_argument("--seconds", type=_positive(float), help="stop after this many seconds")
     r.add_argument("--patient", help="patient or clinic ID")
+
+    t = sub.add_parser("detect", help="try the known monitor protocols on a port and say which "
+                       "one answers (exit 0 found, 1 none)")
+    t.add_argument("--port", required=True,
+                   help="device path or pyserial URL (socket://host:port, rfc2217://host:port)")
+    t.add_argument("--protocol", action="append", choices=protocols,
+                   help="try only this protocol (repeat for several; default: all)")
 
     i = sub.add_parser("import", help="turn a raw byte capture from a monitor into a session")
     i.add_argument("--protocol", choices=protocols, required=True)
@@ -94,8 +117,35 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("review", help="the session browser: find a session and review it "
                        "(read-only)")
 
-    for sp in (d, r, i, s, e, v):
+    a = sub.add_parser("audit", help="check or list the audit trail (who did what, when, why)")
+    audit_sub = a.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    av = audit_sub.add_parser("verify", help="check every hash link and every recorded row; "
+                              "exit 0 intact, 1 broken (names the first broken entry)")
+    av.add_argument("--session", type=int, help="check only this session's chain")
+    ash = audit_sub.add_parser("show", help="list one session's audit trail")
+    ash.add_argument("--session", type=int, required=True)
+    ash.add_argument("--all", action="store_true",
+                     help="also list the per-batch entries covering the device data")
+    for sp in (av, ash):
         sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
+
+    o = sub.add_parser("overview", help="the clinic overview: one live tile per chair "
+                       "(read-only)")
+
+    db = sub.add_parser("db", help="the database schema: check it, or upgrade it")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dbc = db_sub.add_parser("check", help="say which engine and schema revision the database "
+                            "has; exit 0 if current, 1 if it needs `db upgrade` or is not ours")
+    dbu = db_sub.add_parser("upgrade", help="bring the schema to this version (every "
+                            "workstation's app must be this version or newer afterwards)")
+    for sp in (dbc, dbu):
+        sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
+
+    for sp in (d, r, i, s, e, v, o):
+        sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
+    for sp in (d, r):
+        sp.add_argument("--workstation", type=_workstation, default=argparse.SUPPRESS,
+                        help=WORKSTATION_HELP)
     return p
 
 
@@ -141,6 +191,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         database, protocol=args.protocol, url=args.port, source="record",
         patient_id=args.patient, baudrate=args.baud, on_state=on_state,
         on_store_error=lambda exc: store_failed.append(str(exc)),
+        workstation_id=args.workstation,
     )
     print(recording.session_id, flush=True)
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -169,6 +220,41 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Report which protocol answers on ``--port``; the evidence per protocol goes to stderr."""
+    from infusion_monitor.devices.detect import detect
+
+    result = detect(args.port, args.protocol, on_progress=lambda a: print(
+        f"trying {a.name}… {a.step}/{a.total}", file=sys.stderr, flush=True))
+    for line in result.details():
+        print(f"  {line}", file=sys.stderr)
+    if result.protocol is None:
+        print(f"infusion-monitor: {result.summary()}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``db check``: report without changing anything; ``db upgrade``: migrate to this version."""
+    from infusion_monitor.store.db import (
+        inspect_database,
+        open_database,
+        resolve_url,
+        schema_status,
+    )
+
+    url = resolve_url(args.db)
+    if args.db_command == "upgrade":
+        with open_database(url) as database:  # opening migrates (one workstation at a time)
+            current, _ = schema_status(database.engine)
+            print(f"{database.url}: schema at revision {current} (this version's newest)")
+        return 0
+    report = inspect_database(url)
+    print(report.text())
+    return 0 if report.current else 1
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
@@ -184,8 +270,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     recorder = Recorder(0, device_time=True)
     stamped = recorder.handle(events)
-    readings = [e for e in stamped if not isinstance(e, DeviceEvent)]
+    readings = [e for e in stamped if isinstance(e, Reading)]
     device_events = [e for e in stamped if isinstance(e, DeviceEvent)]
+    waveforms = [e for e in stamped if isinstance(e, WaveformBlock)]
     times = [r.time for r in readings]
     database = _open_db(args)
     try:
@@ -195,6 +282,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                                   patient_id=args.patient, started=first)
         repo.insert_readings(sid, readings)
         repo.insert_device_events(sid, device_events)
+        if waveforms:
+            repo.insert_waveforms(sid, waveforms)
         repo.end_session(sid, max(times) if times else first)
     finally:
         database.close()
@@ -292,6 +381,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     database = _open_db(args)
     try:
         data = load(database, args)
+        _audit_export(database, args)
     finally:
         database.close()
     if args.output is None:
@@ -317,6 +407,7 @@ def _export_pdf(args: argparse.Namespace) -> int:
     database = _open_db(args)
     try:
         record = load_session_record(database, args.session)
+        _audit_export(database, args)
     finally:
         database.close()
     try:
@@ -327,14 +418,74 @@ def _export_pdf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_export(database, args: argparse.Namespace) -> None:
+    """Record the export in the audit trail before any of it is written (it cannot be taken
+    back once on stdout), so no export ever goes unrecorded."""
+    from infusion_monitor.store.audit import AuditLog, current_user
+
+    AuditLog(database.engine).record_event(
+        "export", actor=current_user(), session_id=args.session,
+        detail={"format": args.format, "file": str(args.output or "stdout")})
+
+
+# -- audit trail ------------------------------------------------------------------------------
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``audit verify``: 0 intact, 1 broken; ``audit show``: one session's entries."""
+    from infusion_monitor.store.audit import AuditLog
+
+    database = _open_db(args)
+    try:
+        log = AuditLog(database.engine)
+        if args.audit_command == "show":
+            database.repository.get_session(args.session)  # a clear error for a missing one
+            return _audit_show(log.entries(args.session), args.all)
+        result = log.verify(args.session)
+    finally:
+        database.close()
+    if result.ok:
+        print(f"audit trail intact: {_plural(result.entries, 'entry', 'entries')} in "
+              f"{_plural(result.chains, 'chain', 'chains')}")
+        if result.adopted:
+            print(f"({_plural(result.adopted, 'session was', 'sessions were')} recorded before "
+                  "the audit trail existed: covered from the upgrade on)", file=sys.stderr)
+        return 0
+    print(f"audit trail BROKEN {result.first}")
+    for problem in result.problems[1:]:
+        print(f"  also {problem}")
+    print("infusion-monitor: the record was changed outside the app: keep a copy of this "
+          "database as evidence and report it to the clinic's quality lead", file=sys.stderr)
+    return 1
+
+
+def _audit_show(entries, show_batches: bool) -> int:
+    shown = [e for e in entries if show_batches or e.action != "record"]
+    print(f"{'time (UTC)':24} {'seq':>6}  {'who':20} what — why")
+    for e in shown:
+        why = f" — {e.why}" if e.why else ""
+        print(f"{iso_z(e.t):24} {e.seq:>6}  {e.actor:20} {e.what}{why}")
+    if entries:  # the value to keep elsewhere (a printout, a backup): it anchors the chain
+        head = entries[-1]
+        print(f"chain {head.chain} head: seq {head.seq}, hash {head.hash}")
+    hidden = len(entries) - len(shown)
+    if hidden:
+        print(f"({_plural(hidden, 'entry', 'entries')} covering device data not shown; "
+              "--all lists them)", file=sys.stderr)
+    return 0
+
+
 # -- GUI --------------------------------------------------------------------------------------
-def _recording_factory(database, clock: Clock, source: str):
+def _recording_factory(database, clock: Clock, source: str, workstation: str | None = None):
     from infusion_monitor.session.live import LiveRecording
 
     def start_recording(protocol: str, url: str, baud: int, **callbacks) -> LiveRecording:
         """Called by the window; ``callbacks`` route storage errors to its banner."""
         return LiveRecording(database, protocol=protocol, url=url, source=source,
-                             clock=clock, baudrate=baud, **callbacks)
+                             clock=clock, baudrate=baud, workstation_id=workstation,
+                             **callbacks)
 
     return start_recording
 
@@ -345,7 +496,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     database = _open_db(args)
     clock = SystemClock()
     try:
-        return run_gui(clock=clock, start_recording=_recording_factory(database, clock, "gui"))
+        return run_gui(clock=clock, start_recording=_recording_factory(
+            database, clock, "gui", args.workstation))
     finally:
         database.close()
 
@@ -356,6 +508,16 @@ def cmd_review(args: argparse.Namespace) -> int:
     database = _open_db(args)
     try:
         return run_browser(database, SystemClock())
+    finally:
+        database.close()
+
+
+def cmd_overview(args: argparse.Namespace) -> int:
+    from infusion_monitor.ui.qt_overview import run_overview
+
+    database = _open_db(args)
+    try:
+        return run_overview(database.engine, SystemClock())
     finally:
         database.close()
 
@@ -387,7 +549,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         baud = get_protocol(args.protocol).serial.baudrate
         return run_gui(
-            clock=clock, start_recording=_recording_factory(database, clock, "demo"),
+            clock=clock,
+            start_recording=_recording_factory(database, clock, "demo", args.workstation),
             initial=(args.protocol, path, baud),
             title=f"Infusion Monitor — DEMO ({args.scenario}, simulated patient)",
         )
@@ -401,8 +564,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "gui": cmd_gui, "demo": cmd_demo, "record": cmd_record, "import": cmd_import,
+    "db": cmd_db,
+    "gui": cmd_gui, "demo": cmd_demo, "record": cmd_record, "detect": cmd_detect,
+    "import": cmd_import,
     "sessions": cmd_sessions, "export": cmd_export, "review": cmd_review,
+    "overview": cmd_overview, "audit": cmd_audit,
 }
 
 if __name__ == "__main__":  # pragma: no cover

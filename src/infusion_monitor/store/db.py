@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,16 +153,114 @@ def _alembic_config() -> Config:
     return cfg
 
 
-def _migrate(engine: Engine, shown: str) -> None:
+#: Key of the PostgreSQL advisory lock held while migrating: workstations that start together
+#: migrate one after the other (the second finds nothing left to do) instead of racing.
+_MIGRATION_LOCK_KEY = 0x1F05_1017
+
+
+def migrate_to(engine: Engine, revision: str = "head", shown: str | None = None) -> None:
+    """Bring the schema to ``revision`` (for tests and ``db upgrade``); see ``_migrate``."""
+    _migrate(engine, shown or engine.url.render_as_string(hide_password=True), revision)
+
+
+def schema_status(engine: Engine) -> tuple[str | None, str]:
+    """(the database's current revision or None if empty, this version's head revision)."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        current = None
+        if _OUR_VERSION_TABLE in tables:
+            current = conn.execute(text(f"SELECT version_num FROM {_OUR_VERSION_TABLE}")).scalar()
+    return current, str(script.get_current_head())
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseReport:
+    """What ``db check`` found, without changing anything."""
+
+    url: str  # password hidden
+    engine: str  # "SQLite 3.40.1 (WAL)", "PostgreSQL 15.19"
+    revision: str | None  # None: empty (a new database)
+    head: str
+    pending: tuple[str, ...]  # migrations ``db upgrade`` would run, oldest first
+    problem: str = ""  # not ours, unknown revision, cannot connect
+
+    @property
+    def current(self) -> bool:
+        return not self.problem and self.revision == self.head
+
+    def text(self) -> str:
+        lines = [f"database: {self.url}", f"engine:   {self.engine or 'unknown'}"]
+        if self.problem:
+            lines.append(f"problem:  {self.problem}")
+        elif self.revision is None:
+            lines.append(f"schema:   empty; `infusion-monitor db upgrade` creates revision "
+                         f"{self.head}")
+        elif self.current:
+            lines.append(f"schema:   revision {self.revision}, current")
+        else:
+            lines.append(f"schema:   revision {self.revision}; this version needs {self.head}: "
+                         f"run `infusion-monitor db upgrade` ({', '.join(self.pending)})")
+        return "\n".join(lines)
+
+
+def inspect_database(url: str) -> DatabaseReport:
+    """Look at a database without creating, migrating or writing anything."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"not a database URL: {url!r} (expected e.g. sqlite:///path)") from exc
+    shown = parsed.render_as_string(hide_password=True)
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = str(script.get_current_head())
+    if parsed.get_backend_name() == "sqlite" and parsed.database and (
+        not Path(parsed.database).exists()
+    ):
+        return DatabaseReport(shown, "SQLite", None, head, (),
+                              "no such file (it is created on first use)")
+    engine = create_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                version = conn.exec_driver_sql("SELECT sqlite_version()").scalar()
+                kind = f"SQLite {version} ({str(mode).upper()})"
+            else:
+                version = conn.exec_driver_sql("SHOW server_version").scalar()
+                kind = f"PostgreSQL {version}"
+            try:
+                _check_ours(conn, script, shown)
+            except StoreError as exc:
+                return DatabaseReport(shown, kind, None, head, (), str(exc))
+        revision, _ = schema_status(engine)
+    except SQLAlchemyError as exc:
+        return DatabaseReport(shown, "", None, head, (), f"cannot connect: {reason_of(exc)}")
+    finally:
+        engine.dispose()
+    pending = tuple(
+        rev.revision for rev in reversed(list(script.walk_revisions("base", "heads")))
+        if revision is None or rev.revision not in _ancestry(script, revision)
+    )
+    return DatabaseReport(shown, kind, revision, head, pending)
+
+
+def _ancestry(script: ScriptDirectory, revision: str) -> set[str]:
+    return {rev.revision for rev in script.walk_revisions("base", revision)}
+
+
+def _migrate(engine: Engine, shown: str, revision: str = "head") -> None:
     """Refuse a database that is not ours, then bring ours to the newest schema."""
     cfg = _alembic_config()
     script = ScriptDirectory.from_config(cfg)
     conn = engine.connect().execution_options(sqlite_immediate=True)
     try:
         with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                             {"k": _MIGRATION_LOCK_KEY})
             _check_ours(conn, script, shown)
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
     finally:
         conn.close()
 
