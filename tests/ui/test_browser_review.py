@@ -193,6 +193,14 @@ def test_review_is_read_only(qtbot: QtBot, big_db: Database, review: ReviewWindo
 def test_review_shows_all_sections(review: ReviewWindow) -> None:
     record = review.record
     assert review.alarm_table.rowCount() == len(record.alarms)
+    # The alarm table reads as the live log does: labels, and worst value against the limit
+    # stored with the alarm.
+    table = review.alarm_table
+    rows = {(table.item(r, 2).text(), table.item(r, 4).text()) for r in range(table.rowCount())}
+    severe = [a for a in record.alarms if a.condition == "sbp_high_severe"]
+    assert severe and all(a.limit == 200 for a in severe)
+    assert {("SBP high, severe", f"NIBP sys {a.worst_value:g} ≥ 200") for a in severe} <= rows
+    assert not {c for c, _ in rows} & {a.condition for a in record.alarms}  # no raw names
     assert review.events_table.rowCount() == len(record.device_events)
     assert "called attending" in review.notes_view.toPlainText()
     assert review.rems_values["minutes"].text() == "71"

@@ -9,7 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.ui import qt_theme as theme
-from infusion_monitor.ui.qt_trends import TrendPanel
+from infusion_monitor.ui.qt_trends import AlarmBands, TrendPanel
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
@@ -47,11 +47,32 @@ def test_alarm_bands_span_the_alarm_in_its_priority_colour(qtbot: QtBot) -> None
         (T0 + timedelta(minutes=20), T0 + timedelta(minutes=21), "high"),
         (T0 + timedelta(minutes=25), None, "medium"),  # still active: runs to now
     ])
-    regions = items(panel.spo2_plot, pg.LinearRegionItem)
-    spans = sorted(tuple(round(v, 3) for v in r.getRegion()) for r in regions)
-    assert spans == [(20.0, 21.0), (25.0, 30.0)]
-    colours = {r.brush.color().name() for r in regions}
-    assert colours == {theme.PRIORITY_COLOURS["high"], theme.PRIORITY_COLOURS["medium"]}
-    assert all(not r.movable for r in regions)
+    for plot in panel.plots:
+        (bands,) = items(plot, AlarmBands)
+        spans = sorted((round(a, 3), round(b, 3), c.name()) for a, b, c in bands.spans)
+        assert spans == [(20.0, 21.0, theme.PRIORITY_COLOURS["high"]),
+                         (25.0, 30.0, theme.PRIORITY_COLOURS["medium"])]
+    # Painted behind the curves, full height, in the priority colour: look at the pixels.
+    panel.resize(800, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.redraw()
+    image = panel.spo2_plot.grab().toImage()
+    vb = panel.spo2_plot.getPlotItem().getViewBox()
+
+    def pixel(minute: float, value: float):
+        point = panel.spo2_plot.mapFromScene(vb.mapViewToScene(pg.Point(minute, value)))
+        return image.pixelColor(point.x(), point.y())
+
+    def distance(a, b) -> int:
+        return sum(abs(x - y) for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True))
+
+    background = pixel(10, 82)
+    for minute, priority in ((20.5, "high"), (27.0, "medium")):
+        band = pg.mkColor(theme.PRIORITY_COLOURS[priority])
+        for value in (81, 90, 100):  # full height
+            inside = pixel(minute, value)
+            # Translucent over the background: tinted towards the priority colour.
+            assert distance(inside, band) < distance(background, band), (priority, value)
     panel.set_alarm_bands([])
-    assert items(panel.hr_plot, pg.LinearRegionItem) == []
+    assert all(items(p, AlarmBands)[0].spans == [] for p in panel.plots)

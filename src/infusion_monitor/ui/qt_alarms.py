@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from infusion_monitor.session.thresholds import (
     TECHNICAL_CONDITIONS,
     ThresholdProfile,
 )
+from infusion_monitor.store.alarm_log import AlarmRecord
 from infusion_monitor.ui.qt_alarm_bar import RANK, AlarmBar, AlarmView
 from infusion_monitor.ui.qt_alarm_log import AlarmLogRow, AlarmLogView
 from infusion_monitor.ui.qt_audio import AlarmSound
@@ -103,6 +105,25 @@ def to_log_row(profile: ThresholdProfile, a: ActiveAlarm) -> AlarmLogRow:
         worst_text(profile, a), technical=a.technical, latched=a.latched,
         acknowledged_by=a.acknowledged_by, acknowledged_at=a.acknowledged_at,
         responses=a.responses,
+    )
+
+
+def record_row(profile: ThresholdProfile, a: AlarmRecord) -> AlarmLogRow:
+    """A stored alarm (review) as the live log shows it: the condition's label, and the worst
+    value against the limit that was in force when it was raised (not today's limit)."""
+    text = a.text
+    if a.worst_value is not None and not a.technical and a.condition != NOTIFY_ATTENDING:
+        try:
+            cond = profile.condition(a.condition)
+        except KeyError:
+            cond = None
+        if cond is not None and cond.op:
+            limit = cond.limit if a.limit is None else a.limit
+            text = replace(cond, limit=limit).describe(a.worst_value)
+    return AlarmLogRow(
+        a.uid, a.start, a.end, condition_label(profile, a.condition), a.priority, text,
+        technical=a.technical, latched=a.latched, acknowledged_by=a.acknowledged_by,
+        acknowledged_at=a.acknowledged_at, responses=a.responses,
     )
 
 

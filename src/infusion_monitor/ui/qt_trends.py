@@ -8,7 +8,8 @@ from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from infusion_monitor.clock import Clock
@@ -99,6 +100,45 @@ def _span(label: str, vital: Vital) -> str:
     return f'<span style="color:{theme.colour(vital)}">{label}</span>'
 
 
+class AlarmBands(pg.GraphicsObject):
+    """Alarm spans shaded full-height behind a plot's curves: ``(x0, x1, colour)`` each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans: list[tuple[float, float, QColor]] = []
+        self.setZValue(-10)
+
+    def set_spans(self, spans: list[tuple[float, float, QColor]]) -> None:
+        self.prepareGeometryChange()
+        self.spans = spans
+        self.update()
+
+    def _y_range(self) -> tuple[float, float]:
+        vb = self.getViewBox()
+        if vb is None:
+            return 0.0, 1.0
+        lo, hi = vb.viewRange()[1]
+        return lo, hi
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph hook
+        self.prepareGeometryChange()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        if not self.spans:
+            return QRectF()
+        lo, hi = self._y_range()
+        x0 = min(a for a, _, _ in self.spans)
+        x1 = max(b for _, b, _ in self.spans)
+        return QRectF(x0, lo, max(x1 - x0, 0.0), hi - lo)
+
+    def paint(self, painter, *_args) -> None:  # type: ignore[override]
+        lo, hi = self._y_range()
+        painter.setPen(Qt.PenStyle.NoPen)
+        for x0, x1, colour in self.spans:
+            painter.setBrush(colour)
+            painter.drawRect(QRectF(x0, lo, max(x1 - x0, 0.0), hi - lo))
+
+
 class TrendPanel(QWidget):
     """Three stacked plots sharing the x axis; data rate and redraw rate are separate.
 
@@ -131,9 +171,11 @@ class TrendPanel(QWidget):
         self.markers: list[tuple[datetime, str, bool]] = []
         self.bands: list[tuple[datetime, datetime | None, str]] = []
         self._marker_items: dict[pg.PlotWidget, list[pg.InfiniteLine]] = {p: [] for p in self.plots}
-        self._band_items: dict[pg.PlotWidget, list[pg.LinearRegionItem]] = {
-            p: [] for p in self.plots
-        }
+        self._band_items: dict[pg.PlotWidget, AlarmBands] = {}
+        for plot in self.plots:
+            bands = AlarmBands()
+            plot.addItem(bands, ignoreBounds=True)
+            self._band_items[plot] = bands
         self._y_defaults = {self.hr_plot: (40, 140, 5), self.nibp_plot: (40, 180, 10),
                             self.spo2_plot: (80, 101, 2)}
         for plot in self.plots[:-1]:
@@ -253,29 +295,19 @@ class TrendPanel(QWidget):
     ) -> None:
         """Shade each alarm's span ``(start, end or None while active, priority)``.
 
-        Called on every alarm change and about once a second while one is open: existing
-        regions are moved and recoloured rather than rebuilt (a long session holds many).
+        Called on every alarm change and about once a second while one is open. One
+        ``AlarmBands`` item per plot paints all spans: a long session holds dozens of alarms,
+        and an interactive region item per alarm made opening a review ~40 ms slower.
         """
         self.bands = list(bands)
         now = self._clock.now()
-        for plot, items in self._band_items.items():
-            while len(items) > len(self.bands):
-                plot.removeItem(items.pop())
-            for i, (start, end, priority) in enumerate(self.bands):
-                colour = pg.mkColor(theme.PRIORITY_COLOURS.get(priority, theme.AMBER))
-                colour.setAlpha(60)
-                span = (self._x(start), self._x(end or now))
-                if i < len(items):
-                    region = items[i]
-                    region.setRegion(span)
-                    if region.brush.color() != colour:
-                        region.setBrush(pg.mkBrush(colour))
-                    continue
-                region = pg.LinearRegionItem(values=span, movable=False,
-                                             brush=pg.mkBrush(colour), pen=pg.mkPen(None))
-                region.setZValue(-10)
-                plot.addItem(region, ignoreBounds=True)
-                items.append(region)
+        spans = []
+        for start, end, priority in self.bands:
+            colour = pg.mkColor(theme.PRIORITY_COLOURS.get(priority, theme.AMBER))
+            colour.setAlpha(60)
+            spans.append((self._x(start), self._x(end or now), colour))
+        for item in self._band_items.values():
+            item.set_spans(spans)
 
     def curve_data(self, vital: Vital) -> tuple[np.ndarray, np.ndarray]:
         """The valid points held for a vital: (seconds since start, values)."""
