@@ -9,7 +9,10 @@ import time
 
 from benchmarks.table import format_table
 
-MODULES = ("codec_throughput", "latency_pty", "alarm_latency", "review_speed")
+MODULES = (
+    "codec_throughput", "latency_pty", "alarm_latency", "review_speed", "pleth_cpu",
+    "overview_latency",
+)
 
 
 def main() -> int:

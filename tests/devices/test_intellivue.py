@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infusion_monitor.clock import ManualClock
+from infusion_monitor.devices import intellivue, intellivue_messages
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind
 from infusion_monitor.devices.intellivue import (
     CALIBRATION,
@@ -56,7 +57,9 @@ from infusion_monitor.devices.intellivue_frames import (
     GOOD_FCS,
     INVALID_ABS_TIME,
     Deframer,
+    MessageError,
     check_frame,
+    decode_abs_time,
     decode_float,
     encode_abs_time,
     encode_float,
@@ -64,6 +67,7 @@ from infusion_monitor.devices.intellivue_frames import (
     fcs16,
     float_word,
     frame_check,
+    unescape,
 )
 from infusion_monitor.devices.intellivue_messages import (
     NOM_ATTR_GRP_METRIC_VAL_OBS,
@@ -76,7 +80,10 @@ from infusion_monitor.devices.intellivue_messages import (
     NOM_MOC_VMO_AL_MON,
     NOM_MOC_VMO_METRIC_NU,
     ManagedObject,
+    PollReply,
     PollRequest,
+    _parse_data_message,
+    _parse_numerics,
     build_mds_create_event,
     build_mds_create_result,
     build_poll_reply,
@@ -84,6 +91,8 @@ from infusion_monitor.devices.intellivue_messages import (
     nu_compound,
     nu_observation,
     parse_data_message,
+    parse_numerics,
+    scan_poll_reply,
 )
 from infusion_monitor.devices.link import SerialLink
 from infusion_monitor.vitals import Quality, Reading, Vital
@@ -713,3 +722,234 @@ def test_chunking_does_not_change_events(frames: list[bytes], garbage: bytes, da
     for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         pieces += codec.receive_data(stream[a:b])
     assert pieces == whole
+
+
+# --- the fast paths against simple references ----------------------------------------------------
+# The codec finds frames with bytes.find, checks the FCS with binascii.crc_hqx, reads poll results
+# with struct and remembers what repeats. Each must do exactly what the plain version does.
+
+
+def fcs_register(data: bytes, fcs: int = 0xFFFF) -> int:
+    """The PPP FCS register, bit by bit (RFC 1662 without its table)."""
+    for b in data:
+        fcs ^= b
+        for _ in range(8):
+            fcs = (fcs >> 1) ^ 0x8408 if fcs & 1 else fcs >> 1
+    return fcs
+
+
+def unstuff(data: bytes) -> bytes:
+    """7D escapes the next byte (XOR 0x20); an escape with nothing after it is dropped."""
+    out, escaped = bytearray(), False
+    for b in data:
+        if escaped:
+            out.append(b ^ 0x20)
+            escaped = False
+        elif b == 0x7D:
+            escaped = True
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+class ByteDeframer:
+    """The framing rules one byte at a time (protocols.md): the reference for ``Deframer``."""
+
+    def __init__(self, max_frame: int = 1000) -> None:
+        self.max = max_frame
+        self.buf = bytearray()
+        self.in_frame = self.escaped = self.overflow = False
+
+    def reset(self) -> None:
+        self.buf.clear()
+        self.in_frame = self.escaped = self.overflow = False
+
+    def add(self, b: int) -> None:
+        if not self.overflow:
+            self.buf.append(b)
+            if len(self.buf) > self.max:
+                self.overflow = True
+                self.buf.clear()
+
+    def feed(self, data: bytes) -> list[tuple[bytes | None, str]]:
+        out: list[tuple[bytes | None, str]] = []
+        for b in data:
+            if b == 0xC0:  # a new start, even after an escape
+                if self.in_frame and self.overflow:
+                    out.append((None, f"frame longer than {self.max} bytes"))
+                elif self.in_frame and (self.buf or self.escaped):
+                    out.append((None, f"frame cut off by a new start ({len(self.buf)} bytes)"))
+                self.reset()
+                self.in_frame = True
+            elif not self.in_frame:
+                continue
+            elif b == 0xC1:
+                if not self.escaped:  # 7D C1 aborts silently
+                    out.append((None, f"frame longer than {self.max} bytes") if self.overflow
+                               else (bytes(self.buf), ""))
+                self.reset()
+            elif self.escaped:
+                self.add(b ^ 0x20)
+                self.escaped = False
+            elif b == 0x7D:
+                self.escaped = True
+            else:
+                self.add(b)
+        return out
+
+
+def abs_time_reference(raw: bytes) -> datetime | None:
+    if len(raw) != 8 or raw == INVALID_ABS_TIME:
+        return None
+    digits = [(b >> 4) * 10 + (b & 0x0F) for b in raw]
+    if any(b >> 4 > 9 or b & 0x0F > 9 for b in raw):
+        return None
+    try:
+        return datetime(digits[0] * 100 + digits[1], *digits[2:7], digits[7] * 10_000, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def outcome(parse, *args) -> object:
+    """What a parser gives: its result, or the MessageError it raises."""
+    try:
+        return parse(*args)
+    except MessageError as exc:
+        return f"MessageError: {exc}"
+
+
+# Bytes that mean something to the framing, often; anything else sometimes.
+wire_byte_st = st.sampled_from([0xC0, 0xC1, 0x7D, 0x5D, 0xE0, 0xE1, 0x00]) | st.integers(0, 255)
+wire_st = st.lists(wire_byte_st, max_size=300).map(bytes)
+
+
+@given(st.binary(max_size=600), st.integers(0, 0xFFFF))
+@settings(max_examples=300)
+def test_fcs_equals_the_bitwise_register(data: bytes, init: int) -> None:
+    assert fcs16(data, init) == fcs_register(data, init)
+    assert fcs16(bytearray(data), init) == fcs_register(data, init)
+
+
+@given(st.binary(max_size=300) | wire_st)
+@settings(max_examples=300)
+def test_check_frame_uses_the_same_fcs(raw: bytes) -> None:
+    """``check_frame`` folds the FCS check into crc_hqx; a frame passes as the register says."""
+    for candidate in (raw, raw + frame_check(raw)):
+        mismatch = check_frame(candidate)[1].startswith("FCS mismatch")
+        assert mismatch == (len(candidate) >= 6 and fcs_register(candidate) != GOOD_FCS)
+
+
+@given(wire_st)
+@settings(max_examples=500)
+def test_unescape_equals_the_byte_loop(data: bytes) -> None:
+    assert unescape(data) == unstuff(data)
+    assert unescape(bytearray(data)) == unstuff(data)
+
+
+@given(st.lists(wire_byte_st, max_size=400).map(bytes), st.integers(0, 40), st.data())
+@settings(max_examples=500)
+def test_deframer_equals_the_byte_by_byte_rules(stream: bytes, max_frame: int, data) -> None:
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    fast, slow = Deframer(max_frame), ByteDeframer(max_frame)
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        assert fast.feed(stream[a:b]) == slow.feed(stream[a:b])
+
+
+@given(st.lists(frame_st | wire_st, max_size=6).map(b"".join), st.data())
+@settings(max_examples=200)
+def test_deframer_on_real_frames_in_any_chunks(stream: bytes, data) -> None:
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=30)))
+    fast, slow = Deframer(), ByteDeframer()
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        assert fast.feed(stream[a:b]) == slow.feed(stream[a:b])
+
+
+@given(st.binary(min_size=8, max_size=8) | st.builds(
+    lambda s: encode_abs_time(T0 + timedelta(seconds=s / 100)), st.integers(-10**10, 10**10)))
+@settings(max_examples=300)
+def test_abs_time_equals_the_plain_decoding(raw: bytes) -> None:
+    assert decode_abs_time(raw) == abs_time_reference(raw)
+
+
+# Poll results with any mix of attributes, as sent, linked, or damaged anywhere.
+physio_st = st.sampled_from([NOM_ECG_CARD_BEAT_RATE, NOM_PLETH_PULS_RATE, NOM_PULS_OXIM_SAT_O2,
+                             NOM_PRESS_BLD_NONINV_SYS, NOM_PRESS_BLD_NONINV_DIA,
+                             NOM_PRESS_BLD_NONINV_MEAN, 0x5000])
+nu_st = st.builds(nu_observation, physio_st,
+                  st.sampled_from([0, 0, QUESTIONABLE, DEMO_DATA, TEST_DATA, INVALID]),
+                  st.sampled_from([NOM_DIM_BEAT_PER_MIN, NOM_DIM_MMHG, NOM_DIM_PERCENT, 512]),
+                  st.integers(0, 250).map(encode_float) | st.integers(0, 0xFFFFFFFF))
+attribute_st = st.one_of(
+    st.tuples(st.just(NOM_ATTR_NU_VAL_OBS), nu_st | st.binary(max_size=14)),
+    st.tuples(st.just(NOM_ATTR_NU_CMPD_VAL_OBS),
+              st.lists(nu_st, max_size=4).map(nu_compound) | st.binary(max_size=40)),
+    st.tuples(st.just(NOM_ATTR_TIME_STAMP_ABS), st.binary(min_size=8, max_size=8)),
+    st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=12)),
+)
+reply_st = st.builds(
+    lambda rel, t, objects, extended, seq: build_poll_reply(
+        3, 4, rel, t, NOM_MOC_VMO_METRIC_NU, NOM_ATTR_GRP_METRIC_VAL_OBS, objects,
+        extended=extended, sequence_no=seq),
+    st.integers(0, 0xFFFFFFFF), st.binary(min_size=8, max_size=8),
+    st.lists(st.tuples(st.integers(0, 0xFFFF), st.lists(attribute_st, max_size=3)), max_size=5),
+    st.booleans(), st.integers(0, 0xFFFF))
+
+
+def as_linked(rors: bytes) -> bytes:
+    body = b"\x01\x01" + rors[8:]
+    return rors[:4] + b"\x00\x05" + len(body).to_bytes(2, "big") + body
+
+
+@st.composite
+def damaged(draw, messages: st.SearchStrategy[bytes]) -> bytes:
+    msg = bytearray(draw(messages))
+    for _ in range(draw(st.integers(1, 3))):
+        if not msg:
+            break
+        pos = draw(st.integers(0, len(msg) - 1))
+        action = draw(st.sampled_from(["set", "cut", "insert"]))
+        if action == "set":
+            msg[pos] = draw(st.integers(0, 255))
+        elif action == "cut":
+            del msg[pos:]
+        else:
+            msg.insert(pos, draw(st.integers(0, 255)))
+    return bytes(msg)
+
+
+message_st = st.one_of(
+    reply_st, reply_st.map(as_linked), damaged(reply_st), damaged(reply_st.map(as_linked)),
+    st.binary(max_size=60).map(lambda b: b"\xe1\x00\x00\x02" + b),
+)
+
+
+@given(message_st)
+@settings(max_examples=1000)
+def test_poll_result_reading_equals_the_cursor_parser(payload: bytes) -> None:
+    """Same message or same MessageError; and the struct path reads every poll result."""
+    reference = outcome(_parse_data_message, payload)
+    assert outcome(parse_data_message, payload) == reference
+    assert (scan_poll_reply(payload) is not None) == isinstance(reference, PollReply)
+    known: dict = {}
+    assert scan_poll_reply(payload, known) == scan_poll_reply(payload, known) == scan_poll_reply(
+        payload)
+
+
+@given(st.sampled_from([NOM_ATTR_NU_VAL_OBS, NOM_ATTR_NU_CMPD_VAL_OBS, NOM_ATTR_TIME_STAMP_ABS]),
+       nu_st | st.lists(nu_st, max_size=4).map(nu_compound) | st.binary(max_size=50))
+@settings(max_examples=500)
+def test_numerics_equal_the_cursor_parser(attr_id: int, value: bytes) -> None:
+    assert outcome(parse_numerics, attr_id, value) == outcome(_parse_numerics, attr_id, value)
+
+
+@given(st.lists(frame_st | (reply_st | damaged(reply_st)).map(encode_frame), min_size=1,
+                max_size=8))
+@settings(max_examples=100)
+def test_what_the_codec_remembers_never_changes_what_it_reports(frames: list[bytes]) -> None:
+    """Caches emptied at every second entry give the same events as caches that keep all."""
+    stream = b"".join(frames) * 2
+    expected = IntelliVueCodec().receive_data(stream)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(intellivue_messages, "KNOWN_MAX", 1)
+        mp.setattr(intellivue, "ASSESSED_MAX", 1)
+        assert IntelliVueCodec().receive_data(stream) == expected

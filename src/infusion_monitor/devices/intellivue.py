@@ -21,7 +21,9 @@ carries no time zone; it is read as UTC. A monitor whose clock is set to local t
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from infusion_monitor.devices.base import (
     Codec,
@@ -46,6 +48,7 @@ from infusion_monitor.devices.intellivue_association import (
 )
 from infusion_monitor.devices.intellivue_frames import (
     TICKS_PER_S,
+    Attributes,
     Deframer,
     MessageError,
     check_frame,
@@ -57,6 +60,8 @@ from infusion_monitor.devices.intellivue_frames import (
 from infusion_monitor.devices.intellivue_messages import (
     NOM_ATTR_GRP_METRIC_VAL_OBS,
     NOM_ATTR_GRP_VMO_STATIC,
+    NOM_ATTR_NU_CMPD_VAL_OBS,
+    NOM_ATTR_NU_VAL_OBS,
     NOM_ATTR_TIME_ABS,
     NOM_ATTR_TIME_REL,
     NOM_ATTR_TIME_STAMP_ABS,
@@ -65,11 +70,11 @@ from infusion_monitor.devices.intellivue_messages import (
     NOM_NOTI_MDS_CREAT,
     EventReport,
     NuObservation,
-    PollReply,
     build_mds_create_result,
     build_poll_request,
     parse_data_message,
     parse_numerics,
+    scan_poll_reply,
 )
 from infusion_monitor.vitals import NIBP, Quality, Reading, Vital
 
@@ -161,6 +166,36 @@ def judge(obs: NuObservation, vital: Vital) -> tuple[str, float | None, Quality]
     return VALID, value, Quality.OK
 
 
+# The numerics by physio id, in reporting order. The decoding keys on the integer id: ``Vital``
+# is an enum, whose hash is a Python call.
+_REPORTED = tuple(VITAL_PHYSIO[v] for v in _ORDER)
+_NIBP_IDS = _SYS, _DIA, _MEAN = tuple(VITAL_PHYSIO[v] for v in NIBP)
+#: Numeric attribute values remembered, per attribute id, with their judged observations: a
+#: monitor repeats the same few (and the last NIBP in every poll result).
+ASSESSED_MAX = 4096
+
+
+class Assessment(NamedTuple):
+    """One NuObsValue of a vital we record, judged."""
+
+    physio_id: int
+    vital: Vital
+    status: str
+    value: float | None
+    quality: Quality
+    state: int
+    measurement: tuple[str, float | None]  # (status, value): one NIBP from the next
+
+
+def assess(obs: NuObservation) -> Assessment | None:
+    """Judge one NuObsValue for the vital its physio id names; None if it is not one we record."""
+    vital = PHYSIO_VITALS.get(obs.physio_id)
+    if vital is None:
+        return None
+    status, value, quality = judge(obs, vital)
+    return Assessment(obs.physio_id, vital, status, value, quality, obs.state, (status, value))
+
+
 class IntelliVueCodec(Codec):
     """Associates with an IntelliVue, keeps the association alive and decodes its numerics."""
 
@@ -189,7 +224,10 @@ class IntelliVueCodec(Codec):
         self._poll_number = 0
         self._anchor: tuple[datetime, int] | None = None  # MDS create: absolute, relative time
         # Survive connection_lost(): a reconnect repeats neither an NIBP nor an event.
-        self._status: dict[Vital, str] = {}
+        self._status: dict[int, str] = {}  # by physio id
+        self._known_attributes: dict[bytes, Attributes] = {}  # for scan_poll_reply
+        self._assessed: dict[int, dict[bytes, tuple[Assessment, ...]]] = {
+            NOM_ATTR_NU_VAL_OBS: {}, NOM_ATTR_NU_CMPD_VAL_OBS: {}}
         self._last_nibp: tuple[object, ...] | None = None
         self._mode_reported: str | None = None
         self._refusal_reported = False
@@ -246,7 +284,8 @@ class IntelliVueCodec(Codec):
                 self._on_message(payload, events)
             except MessageError as exc:
                 self._reject(events, f"malformed message: {exc}")
-        self.stats.readings += sum(isinstance(e, Reading) for e in events)
+        if events:
+            self.stats.readings += sum(isinstance(e, Reading) for e in events)
         return events
 
     # -- session --------------------------------------------------------------------------------
@@ -308,9 +347,14 @@ class IntelliVueCodec(Codec):
         if not payload:
             raise MessageError("empty message")
         if payload[0] == SI_DATA:
-            message = parse_data_message(payload)
-            if isinstance(message, PollReply):
-                self._on_poll_reply(message, events)  # parses the numerics before emitting
+            # A poll result (every second) as plain tuples; any other message as a DataMessage
+            # (parse_data_message gives a PollReply only when scan_poll_reply reads one).
+            scan = scan_poll_reply(payload, self._known_attributes)
+            if scan is not None:
+                message = None
+                self._on_poll_reply(scan[4], scan[5], scan[8], events)  # parses, then emits
+            else:
+                message = parse_data_message(payload)
             self.stats.frames_ok += 1
             self._heard = True
             if isinstance(message, EventReport):
@@ -369,76 +413,108 @@ class IntelliVueCodec(Codec):
         self._poll()
 
     # -- numerics -------------------------------------------------------------------------------
-    def _reply_time(self, reply: PollReply) -> datetime | None:
-        t = decode_abs_time(reply.abs_time)
+    def _reply_time(self, rel_time: int, abs_time: bytes) -> datetime | None:
+        t = decode_abs_time(abs_time)
         if t is None and self._anchor is not None:
             t0, rel0 = self._anchor
-            t = t0 + ticks_to_timedelta((reply.rel_time - rel0) & 0xFFFFFFFF)
+            t = t0 + ticks_to_timedelta((rel_time - rel0) & 0xFFFFFFFF)
         return t
 
-    def _on_poll_reply(self, reply: PollReply, events: list[Event]) -> None:
-        found: dict[Vital, NuObservation] = {}
+    def _on_poll_reply(self, rel_time: int, abs_time: bytes,
+                       objects: Sequence[tuple[int, int, Attributes]], events: list[Event]
+                       ) -> None:
+        """A poll result's numerics: ``objects`` are (context id, handle, attributes)."""
+        found: dict[int, Assessment] = {}  # by physio id: one value per vital per reply
         nibp_stamp: bytes | None = None
-        for obj in reply.objects:
-            for attr_id, value in obj.attributes:
-                for obs in parse_numerics(attr_id, value):
-                    vital = PHYSIO_VITALS.get(obs.physio_id)
-                    if vital is None or vital in found:
-                        continue  # one value per vital per reply
-                    found[vital] = obs
-                    if vital in NIBP:
-                        nibp_stamp = dict(obj.attributes).get(NOM_ATTR_TIME_STAMP_ABS, nibp_stamp)
-        t_device = self._reply_time(reply)
+        states, valid = 0, False  # the MeasurementState bits of the valid values
+        assessed = self._assessed
+        nibp_seen = False
+        for _context, _handle, attributes in objects:
+            nibp_here, stamp = False, None
+            for attr_id, value in attributes:
+                seen = assessed.get(attr_id)
+                if seen is None:  # not a numeric
+                    if attr_id == NOM_ATTR_TIME_STAMP_ABS:
+                        stamp = value  # the object's last one, as dict(attributes) would keep
+                    continue
+                observations = seen.get(value)
+                if observations is None:
+                    observations = self._assess(attr_id, value)
+                for obs in observations:
+                    physio = obs.physio_id
+                    if physio not in found:
+                        found[physio] = obs
+                        nibp_here = nibp_here or physio in _NIBP_IDS
+                        if obs.status == VALID:
+                            states |= obs.state
+                            valid = True
+            if nibp_here:  # the time stamp of the NIBP object, if it has one
+                nibp_seen = True
+                if stamp is not None:
+                    nibp_stamp = stamp
+        t_device = self._reply_time(rel_time, abs_time)
         if t_device is not None:
             self._last_device_t = t_device
             if self._poll_device_start is None:
                 self._poll_device_start = t_device
-        judged = {v: judge(found[v], v) for v in _ORDER if v in found}
-        self._report_mode(found, judged, t_device, events)
-        for vital, (status, value, quality) in judged.items():
-            self._report_status(vital, status, t_device, events)
-            if value is not None and vital not in NIBP:
-                events.append(Reading(vital, value, quality, t_device=t_device))
-        self._decode_nibp(judged, nibp_stamp, t_device, events)
+        if valid:
+            self._report_mode(states, t_device, events)
+        reported = self._status
+        for physio in _REPORTED:
+            obs = found.get(physio)
+            if obs is not None:
+                if obs.status != reported.get(physio):
+                    self._report_status(physio, obs.vital, obs.status, t_device, events)
+                if obs.value is not None and physio not in _NIBP_IDS:
+                    events.append(Reading(obs.vital, obs.value, obs.quality, t_device))
+        if nibp_seen:
+            self._decode_nibp(found, nibp_stamp, t_device, events)
 
-    def _report_status(self, vital: Vital, status: str, t: datetime | None,
+    def _assess(self, attr_id: int, value: bytes) -> tuple[Assessment, ...]:
+        """Judge a numeric attribute's observations (raises MessageError) and remember them."""
+        judged = (assess(obs) for obs in parse_numerics(attr_id, value))
+        observations = tuple(obs for obs in judged if obs is not None)
+        seen = self._assessed[attr_id]
+        if len(seen) >= ASSESSED_MAX:
+            seen.clear()
+        seen[value] = observations
+        return observations
+
+    def _report_status(self, physio: int, vital: Vital, status: str, t: datetime | None,
                        events: list[Event]) -> None:
-        previous = self._status.get(vital)
+        previous = self._status.get(physio)
         if status != previous and not (previous is None and status == VALID):
             events.append(DeviceEvent(DeviceEventKind.PARAMETER_STATUS, detail=status,
                                       vital=vital, t_device=t))
-        self._status[vital] = status
+        self._status[physio] = status
 
-    def _report_mode(self, found: dict[Vital, NuObservation],
-                     judged: dict[Vital, tuple[str, float | None, Quality]],
-                     t: datetime | None, events: list[Event]) -> None:
-        """One device error when DEMO or TEST data starts; again only after real data."""
-        states = [found[v].state for v, (status, _, _) in judged.items() if status == VALID]
-        mode = ("demo" if any(s & DEMO_DATA for s in states)
-                else "test" if any(s & TEST_DATA for s in states) else None)
+    def _report_mode(self, states: int, t: datetime | None, events: list[Event]) -> None:
+        """One device error when DEMO or TEST data starts; again only after real data.
+
+        ``states``: the MeasurementState bits of this reply's valid values (there are some).
+        """
+        mode = "demo" if states & DEMO_DATA else "test" if states & TEST_DATA else None
         if mode is not None and mode != self._mode_reported:
             text = DEMO_MESSAGE if mode == "demo" else TEST_MESSAGE
             events.append(DeviceEvent(DeviceEventKind.DEVICE_ERROR, text, t_device=t))
-        if states:
-            self._mode_reported = mode
+        self._mode_reported = mode
 
-    def _decode_nibp(self, judged: dict[Vital, tuple[str, float | None, Quality]],
-                     stamp: bytes | None, t: datetime | None, events: list[Event]) -> None:
+    def _decode_nibp(self, found: dict[int, Assessment], stamp: bytes | None,
+                     t: datetime | None, events: list[Event]) -> None:
         """Emit NIBP once per measurement: new values, or the same values with a new time stamp.
 
         The monitor repeats the last measurement in every poll result (as the S/5 does); the
         NIBP object's own ``NOM_ATTR_TIME_STAMP_ABS`` tells two equal measurements apart.
         """
-        if not any(v in judged for v in NIBP):
-            return
-        key = (*(judged[v][:2] if v in judged else None for v in NIBP), stamp)
-        if key == self._last_nibp or not any(judged.get(v, ("",))[0] == VALID for v in NIBP):
+        sys_, dia, mean = parts = found.get(_SYS), found.get(_DIA), found.get(_MEAN)
+        key = (sys_ and sys_.measurement, dia and dia.measurement, mean and mean.measurement,
+               stamp)
+        if key == self._last_nibp or not any(obs and obs.status == VALID for obs in parts):
             return
         self._last_nibp = key
-        for vital in NIBP:
-            if vital in judged and judged[vital][1] is not None:
-                _status, value, quality = judged[vital]
-                events.append(Reading(vital, value, quality, t_device=t))
+        for obs in parts:
+            if obs is not None and obs.value is not None:
+                events.append(Reading(obs.vital, obs.value, obs.quality, t_device=t))
 
 
 def decode_capture(data: bytes) -> CodecResult:

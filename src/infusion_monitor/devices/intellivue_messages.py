@@ -44,6 +44,19 @@ NOM_ATTR_TIME_REL = 0x098F
 NOM_ATTR_TIME_STAMP_ABS = 0x0990
 POLL_ACTIONS = (NOM_ACT_POLL_MDIB_DATA, NOM_ACT_POLL_MDIB_DATA_EXT)
 NU_OBS_SIZE = 10
+#: Attribute lists ``scan_poll_reply`` remembers at most (then it starts afresh).
+KNOWN_MAX = 1024
+
+_HH = struct.Struct(">HH").unpack_from
+_HHH = struct.Struct(">HHH").unpack_from
+_HHHH = struct.Struct(">HHHH").unpack_from
+_HHHHH = struct.Struct(">HHHHH").unpack_from
+_HI = struct.Struct(">HI").unpack_from
+_HHI = struct.Struct(">HHI").unpack_from
+#: NuObsValue: physio id, MeasurementState, unit code, FLOAT.
+NU_OBS = struct.Struct(">HHHI")
+_NU_OBS = NU_OBS.unpack_from
+
 
 def _data(ro_type: int, body: bytes) -> bytes:
     return SPDU + struct.pack(">HH", ro_type, len(body)) + body
@@ -90,7 +103,7 @@ def build_poll_request(invoke_id: int, poll_number: int, obj_class: int, attr_gr
 
 def nu_observation(physio_id: int, state: int, unit: int, word: int) -> bytes:
     """NuObsValue: physio id, MeasurementState, unit code, FLOAT (10 bytes)."""
-    return struct.pack(">HHHI", physio_id, state, unit, word)
+    return NU_OBS.pack(physio_id, state, unit, word)
 
 
 def nu_compound(observations: Sequence[bytes]) -> bytes:
@@ -191,6 +204,122 @@ DataMessage = (
 
 def parse_data_message(payload: bytes) -> DataMessage:
     """Decode a data-export message; raises MessageError when a length or field is wrong."""
+    scan = scan_poll_reply(payload)
+    if scan is None:
+        return _parse_data_message(payload)
+    *head, objects = scan
+    return PollReply(*head, tuple(ObservationPoll(*o) for o in objects))
+
+
+#: A poll result as plain tuples: the ``PollReply`` fields in order, its objects last as
+#: ``(context_id, handle, attributes)``. Cheaper to build than the dataclasses, for the codec.
+PollScan = tuple[int, int, int, int, int, bytes, int, int, list[tuple[int, int, Attributes]]]
+
+
+def scan_poll_reply(m: bytes, known: dict[bytes, Attributes] | None = None) -> PollScan | None:
+    """A poll result, the message that comes every second, read straight off the bytes.
+
+    None for any other message and for anything that does not fit: ``_parse_data_message``
+    then decides, with its exact error. Each length is checked against the end of the structure
+    that holds it, as ``Cursor.sub`` does, so both give the same result wherever this one gives
+    one (tests/devices/test_intellivue.py checks that on arbitrary and mutated messages).
+
+    ``known`` remembers attribute lists already read (up to ``KNOWN_MAX``): a monitor repeats
+    most of them from one result to the next, and the same value objects hash faster.
+    """
+    n = len(m)
+    if n < 8:
+        return None
+    session, _context, ro_type, ro_len = _HHHH(m, 0)
+    ro_end = 8 + ro_len
+    if session != 0xE100 or ro_end > n:
+        return None
+    if ro_type == RO_RESULT:
+        p = 8
+    elif ro_type == RO_LINKED_RESULT:
+        p = 10  # linked id: state, count
+    else:
+        return None
+    if p + 6 > ro_end:
+        return None
+    invoke_id, command, body_len = _HHH(m, p)
+    p += 6
+    body_end = p + body_len
+    if command != CMD_CONFIRMED_ACTION or body_end > ro_end or p + 10 > body_end:
+        return None
+    action, reply_len = _HH(m, p + 6)  # after the managed object
+    p += 10
+    reply_end = p + reply_len
+    if action not in POLL_ACTIONS or reply_end > body_end:
+        return None
+    extended = action == NOM_ACT_POLL_MDIB_DATA_EXT
+    if p + (28 if extended else 26) > reply_end:
+        return None
+    if extended:
+        poll_number, sequence_no, rel_time = _HHI(m, p)
+        p += 8
+    else:
+        (poll_number, rel_time), sequence_no = _HI(m, p), 0
+        p += 6
+    abs_time = m[p : p + 8]
+    _partition, code, group, contexts, info_len = _HHHHH(m, p + 8)
+    p += 18
+    info_end = p + info_len
+    if info_end > reply_end:
+        return None
+    objects = []
+    for _ in range(contexts):
+        if p + 6 > info_end:
+            return None
+        context_id, count, polls_len = _HHH(m, p)
+        p += 6
+        polls_end = p + polls_len
+        if polls_end > info_end:
+            return None
+        for _ in range(count):
+            if p + 6 > polls_end:
+                return None
+            handle, attr_count, attrs_len = _HHH(m, p)
+            attrs_end = p + 6 + attrs_len
+            if attrs_end > polls_end:
+                return None
+            if known is None:
+                attrs = _attributes(m, p + 6, attr_count, attrs_end)
+            else:  # the attribute list as sent (count, length, attributes) is the key
+                key = m[p + 2 : attrs_end]
+                attrs = known.get(key)
+                if attrs is None:
+                    attrs = _attributes(m, p + 6, attr_count, attrs_end)
+                    if len(known) >= KNOWN_MAX:
+                        known.clear()
+                    if attrs is not None:
+                        known[key] = attrs
+            if attrs is None:
+                return None
+            objects.append((context_id, handle, attrs))
+            p = attrs_end
+        p = polls_end
+    return (invoke_id, action, poll_number, sequence_no, rel_time, abs_time, code, group,
+            objects)
+
+
+def _attributes(m: bytes, p: int, count: int, end: int) -> Attributes | None:
+    """``count`` attributes {id, length, value} from ``p``, within ``end``; None if they overrun."""
+    attrs = []
+    while count:
+        if p + 4 > end:
+            return None
+        attr_id, size = _HH(m, p)
+        p += 4 + size
+        if p > end:
+            return None
+        attrs.append((attr_id, m[p - size : p]))
+        count -= 1
+    return tuple(attrs)
+
+
+def _parse_data_message(payload: bytes) -> DataMessage:
+    """Any data-export message, field by field through a bounds-checked ``Cursor``."""
     c = Cursor(payload)
     if c.u16() != 0xE100:
         raise MessageError("not a data-export message (session id)")
@@ -283,6 +412,21 @@ class NuObservation:
 
 def parse_numerics(attr_id: int, value: bytes) -> list[NuObservation]:
     """The NuObsValue(s) in a NU_VAL_OBS or compound NU_CMPD_VAL_OBS attribute."""
+    if attr_id == NOM_ATTR_NU_VAL_OBS:
+        if len(value) >= NU_OBS_SIZE:
+            return [NuObservation(*_NU_OBS(value))]
+    elif attr_id == NOM_ATTR_NU_CMPD_VAL_OBS:
+        if len(value) >= 4:
+            count, length = _HH(value)
+            if count * NU_OBS_SIZE <= length <= len(value) - 4:
+                return [NuObservation(*_NU_OBS(value, i))
+                        for i in range(4, 4 + count * NU_OBS_SIZE, NU_OBS_SIZE)]
+    else:
+        return []
+    return _parse_numerics(attr_id, value)  # too short: raises its exact MessageError
+
+
+def _parse_numerics(attr_id: int, value: bytes) -> list[NuObservation]:
     c = Cursor(value)
     if attr_id == NOM_ATTR_NU_VAL_OBS:
         count = 1
