@@ -84,8 +84,13 @@ class FitLabel(QLabel):
 
 
 def _set_colour(label: QLabel, colour: str) -> None:
+    """Set the text colour; a no-op when unchanged (a palette change repaints the tile, and the
+    window refreshes every tile ten times a second)."""
+    wanted = QColor(colour)
     palette = label.palette()
-    palette.setColor(QPalette.ColorRole.WindowText, QColor(colour))
+    if palette.color(QPalette.ColorRole.WindowText) == wanted:
+        return
+    palette.setColor(QPalette.ColorRole.WindowText, wanted)
     label.setPalette(palette)
 
 
