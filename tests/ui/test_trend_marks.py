@@ -9,7 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.ui import qt_theme as theme
-from infusion_monitor.ui.qt_trends import AlarmBands, TrendPanel
+from infusion_monitor.ui.qt_trends import AlarmBands, Grid, TrendPanel
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
@@ -67,12 +67,41 @@ def test_alarm_bands_span_the_alarm_in_its_priority_colour(qtbot: QtBot) -> None
     def distance(a, b) -> int:
         return sum(abs(x - y) for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True))
 
-    background = pixel(10, 82)
+    background = pixel(12.5, 82.5)  # between grid lines
     for minute, priority in ((20.5, "high"), (27.0, "medium")):
         band = pg.mkColor(theme.PRIORITY_COLOURS[priority])
-        for value in (81, 90, 100):  # full height
+        for value in (81.5, 91.5, 99.5):  # full height, between grid lines
             inside = pixel(minute, value)
             # Translucent over the background: tinted towards the priority colour.
             assert distance(inside, band) < distance(background, band), (priority, value)
     panel.set_alarm_bands([])
     assert all(items(p, AlarmBands)[0].spans == [] for p in panel.plots)
+
+
+def test_grid_lines_fall_on_the_major_ticks(qtbot: QtBot) -> None:
+    clock = ManualClock(T0)
+    panel = TrendPanel(clock)
+    qtbot.addWidget(panel)
+    panel.start_session(T0)
+    panel.resize(800, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.redraw()
+    plot = panel.nibp_plot
+    (grid,) = items(plot, Grid)
+    vb = plot.getPlotItem().getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    xs = grid._major("bottom", x0, x1, vb.width())
+    ys = grid._major("left", y0, y1, vb.height())
+    assert xs and ys
+    image = plot.grab().toImage()
+
+    def pixel(x: float, y: float):
+        point = plot.mapFromScene(vb.mapViewToScene(pg.Point(x, y)))
+        return image.pixelColor(point.x(), point.y()).lightness()
+
+    between_x = (xs[0] + xs[1]) / 2
+    between_y = (ys[0] + ys[1]) / 2
+    background = pixel(between_x, between_y)
+    assert pixel(xs[1], between_y) > background  # a vertical line at a major x tick
+    assert pixel(between_x, ys[1]) > background  # a horizontal line at a major y tick
