@@ -53,6 +53,7 @@ def run() -> list[Row]:
     from infusion_monitor.export.record import load_session_record
     from infusion_monitor.store import open_database
     from infusion_monitor.store.browse import browse_sessions
+    from infusion_monitor.ui.app import settle_heap
     from infusion_monitor.ui.qt_browser import PAGE, SessionBrowser
     from infusion_monitor.ui.qt_review import ReviewWindow
     from infusion_monitor.ui.qt_theme import apply_theme
@@ -114,6 +115,7 @@ def run() -> list[Row]:
 
         show_list()  # warm up caches and imports once
         open_review()
+        settle_heap()  # as the review command does once its browser is up
         count_med, _ = _stats(count, REPEATS)
         raw_med, _ = _stats(raw_page, REPEATS)
         browse_med, browse_p99 = _stats(lambda: browse_sessions(engine, limit=PAGE), REPEATS)

@@ -224,7 +224,7 @@ def run_browser(database: Database, clock: Clock) -> int:
     """Run the session browser until it closes; each opened session gets a review window."""
     from infusion_monitor.export.record import load_session_record
     from infusion_monitor.store.audit import export_recorder
-    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding
+    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, settle_heap
     from infusion_monitor.ui.qt_review import ReviewWindow
     from infusion_monitor.ui.qt_theme import apply_theme
 
@@ -245,4 +245,5 @@ def run_browser(database: Database, clock: Clock) -> int:
     browser = SessionBrowser(database.engine, open_session)
     browser.resize(*DEFAULT_SIZE)
     browser.show()
+    settle_heap()
     return app.exec()

@@ -205,7 +205,7 @@ class OverviewWindow(QMainWindow):
 
 def run_overview(engine: Engine, clock: Clock) -> int:
     """Run the clinic overview until it closes; returns the Qt exit code."""
-    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding
+    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, settle_heap
 
     check_qt_binding()
     existing = QApplication.instance()
@@ -222,6 +222,7 @@ def run_overview(engine: Engine, clock: Clock) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(250)
     window.show()
+    settle_heap()
     try:
         return int(app.exec())
     finally:
