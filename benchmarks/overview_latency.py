@@ -19,16 +19,17 @@ Baseline, in the same run: a bare psycopg LISTEN round trip of one NOTIFY (autoc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import statistics
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from benchmarks.table import Row, format_table
+from tests.pgdb import scratch_database
 
 PG_ENV = "INFUSION_MONITOR_TEST_PG"
 TRIALS = int(os.environ.get("OVERVIEW_BENCH_TRIALS", "30"))
@@ -105,7 +106,6 @@ def measure(base_url: str) -> dict[str, list[float]]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     from PySide6.QtWidgets import QApplication
-    from sqlalchemy import create_engine, make_url
 
     from infusion_monitor.clock import SystemClock
     from infusion_monitor.session.alarm_monitor import AlarmMonitor
@@ -115,17 +115,14 @@ def measure(base_url: str) -> dict[str, list[float]]:
     from infusion_monitor.ui.qt_theme import PRIORITY_COLOURS, apply_theme
     from infusion_monitor.vitals import Reading, Vital
 
-    url = make_url(base_url)
-    name = f"im_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    scratch = contextlib.ExitStack()
+    db_url = scratch.enter_context(scratch_database(base_url, "im_bench"))
     app = QApplication.instance() or QApplication([])
     apply_theme(app)  # type: ignore[arg-type]
     red = PRIORITY_COLOURS["high"]
     clock = SystemClock()
     out: dict[str, list[float]] = {"alarm": [], "read": [], "show": []}
-    database = open_database(url.set(database=name).render_as_string(hide_password=False))
+    database = open_database(db_url)
     writers: list[StoreWriter] = []
     link = _Link()
     stop_feed = threading.Event()
@@ -198,9 +195,7 @@ def measure(base_url: str) -> dict[str, list[float]]:
         for writer in writers:
             writer.close()
         database.close()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        scratch.close()
     return out
 
 

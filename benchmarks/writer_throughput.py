@@ -18,18 +18,16 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url
-
 from benchmarks.table import Row, format_table
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, WaveformBlock
 from infusion_monitor.store import StoreWriter, open_database
 from infusion_monitor.vitals import Reading, Vital
+from tests.pgdb import scratch_database
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 N_READINGS = 20_000
@@ -59,17 +57,8 @@ def _scratch_url(engine: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{Path(tmp) / 'bench.db'}"
         return
-    url = make_url(os.environ[PG_ENV])
-    name = f"im_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with scratch_database(os.environ[PG_ENV], "im_bench") as url:
+        yield url
 
 
 def measure(engine: str) -> tuple[float, float]:

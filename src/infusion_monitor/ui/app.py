@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 import signal
 import sys
+from collections.abc import Callable
 
 import PySide6
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from infusion_monitor.clock import Clock
 from infusion_monitor.errors import ConfigError
@@ -85,7 +86,14 @@ def run_gui(
     window = make_window(clock=clock, start_recording=start_recording, initial=initial,
                          title=title)
     # Quitting by any route (window close, Ctrl+C, SIGTERM) stops the recording cleanly.
-    app.aboutToQuit.connect(window.stop_recording)
+    return exec_window(app, window, on_quit=window.stop_recording)
+
+
+def exec_window(app: QApplication, window: QWidget,
+                on_quit: Callable[[], object] | None = None) -> int:
+    """Show ``window`` and run Qt until it quits; Ctrl+C and SIGTERM quit it cleanly."""
+    if on_quit is not None:
+        app.aboutToQuit.connect(on_quit)
     previous = {sig: signal.signal(sig, lambda *_: app.quit())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     # Python runs signal handlers only between bytecodes: wake the interpreter now and then

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -205,7 +204,7 @@ class OverviewWindow(QMainWindow):
 
 def run_overview(engine: Engine, clock: Clock) -> int:
     """Run the clinic overview until it closes; returns the Qt exit code."""
-    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, settle_heap
+    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, exec_window
 
     check_qt_binding()
     existing = QApplication.instance()
@@ -214,18 +213,4 @@ def run_overview(engine: Engine, clock: Clock) -> int:
     theme.apply_theme(app)
     window = OverviewWindow(engine, clock)
     window.resize(*DEFAULT_SIZE)
-    app.aboutToQuit.connect(window.stop)
-    previous = {sig: signal.signal(sig, lambda *_: app.quit())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    # Python runs signal handlers only between bytecodes: wake it while Qt waits in C++.
-    wake = QTimer()
-    wake.timeout.connect(lambda: None)
-    wake.start(250)
-    window.show()
-    settle_heap()
-    try:
-        return int(app.exec())
-    finally:
-        wake.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return exec_window(app, window, on_quit=window.stop)
