@@ -81,6 +81,38 @@ class DetectWorker(QThread):
         self.found.emit(run, result)
 
 
+class PortCombo(QComboBox):
+    """The system's serial ports to pick from, or a typed device path or pyserial URL."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEditable(True)
+        self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.lineEdit().setPlaceholderText(
+            "serial port, or a URL: socket://host:port, rfc2217://host:port, /dev/…")
+        self.setToolTip("Pick a port, or type a device path or pyserial URL")
+
+    def url(self) -> str:
+        """The chosen port's device, or the typed path/URL."""
+        text = self.currentText().strip()
+        index = self.findText(text)
+        if index >= 0 and self.itemData(index):
+            return str(self.itemData(index))
+        return text
+
+    def fill(self, ports: list[tuple[str, str]]) -> None:
+        """List ``(device, description)`` ports again, keeping whatever is typed."""
+        typed = self.currentText()
+        self.clear()
+        for device, description in ports:
+            label = f"{device} — {description}" if description and description != "n/a" \
+                else device
+            self.addItem(label, device)
+        if typed or not self.count():
+            self.setEditText(typed)
+
+
 class DeviceSetupDialog(QDialog):
     """Chooses the monitor protocol, the port and every line setting; OK returns them."""
 
@@ -126,13 +158,8 @@ class DeviceSetupDialog(QDialog):
         self.protocol_combo = QComboBox()
         for info in self._protocols.values():
             self.protocol_combo.addItem(info.title, info.name)
-        self.port_combo = QComboBox()
-        self.port_combo.setEditable(True)
-        self.port_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.port_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.port_combo = PortCombo()
         self.port_combo.setMinimumWidth(280)
-        self.port_combo.lineEdit().setPlaceholderText(
-            "serial port, or a URL: socket://host:port, rfc2217://host:port, /dev/…")
         self.refresh_button = QPushButton("↻")
         self.refresh_button.setToolTip("List the serial ports again")
         self.baud_combo = QComboBox()
@@ -207,11 +234,7 @@ class DeviceSetupDialog(QDialog):
 
     def url(self) -> str:
         """The chosen port's device, or the typed path/URL."""
-        text = self.port_combo.currentText().strip()
-        index = self.port_combo.findText(text)
-        if index >= 0 and self.port_combo.itemData(index):
-            return str(self.port_combo.itemData(index))
-        return text
+        return self.port_combo.url()
 
     def baudrate(self) -> int | None:
         text = self.baud_combo.currentText().strip()
@@ -254,14 +277,7 @@ class DeviceSetupDialog(QDialog):
 
     def refresh_ports(self) -> None:
         """List the system's serial ports again, keeping whatever is typed."""
-        typed = self.port_combo.currentText()
-        self.port_combo.clear()
-        for device, description in self._list_ports():
-            label = (f"{device} — {description}" if description and description != "n/a"
-                     else device)
-            self.port_combo.addItem(label, device)
-        if typed or not self.port_combo.count():
-            self.port_combo.setEditText(typed)
+        self.port_combo.fill(self._list_ports())
         self._update_buttons()
 
     def _protocol_changed(self) -> None:

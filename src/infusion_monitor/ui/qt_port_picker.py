@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QWidget,
 )
@@ -25,7 +24,7 @@ from serial.tools import list_ports
 from infusion_monitor.devices.base import SerialSettings
 from infusion_monitor.devices.detect import line_settings
 from infusion_monitor.devices.registry import PROTOCOLS, ProtocolInfo
-from infusion_monitor.ui.qt_device_setup import DeviceSetupDialog
+from infusion_monitor.ui.qt_device_setup import DeviceSetupDialog, PortCombo
 
 PortLister = Callable[[], list[tuple[str, str]]]
 
@@ -57,13 +56,7 @@ class PortPicker(QWidget):
         for info in protocols.values():
             self.protocol_combo.addItem(info.title, info.name)
         self._protocols = dict(protocols)
-        self.port_combo = QComboBox()
-        self.port_combo.setEditable(True)
-        self.port_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.port_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.port_combo.lineEdit().setPlaceholderText(
-            "serial port, or a URL: socket://host:port, rfc2217://host:port, /dev/…")
-        self.port_combo.setToolTip("Pick a port, or type a device path or pyserial URL")
+        self.port_combo = PortCombo()
         self.refresh_button = QPushButton("↻ Refresh")
         self.refresh_button.setToolTip("List the serial ports again")
         self.baud_spin = QSpinBox()
@@ -104,11 +97,7 @@ class PortPicker(QWidget):
 
     def url(self) -> str:
         """The chosen port's device, or the typed path/URL."""
-        text = self.port_combo.currentText().strip()
-        index = self.port_combo.findText(text)
-        if index >= 0 and self.port_combo.itemData(index):
-            return str(self.port_combo.itemData(index))
-        return text
+        return self.port_combo.url()
 
     def serial_settings(self) -> SerialSettings:
         """The full line settings Connect uses: Setup…'s, else the protocol's, at the baud shown."""
@@ -153,14 +142,7 @@ class PortPicker(QWidget):
 
     def refresh_ports(self) -> None:
         """List the system's serial ports again, keeping whatever is typed."""
-        typed = self.port_combo.currentText()
-        self.port_combo.clear()
-        for device, description in self._list_ports():
-            label = f"{device} — {description}" if description and description != "n/a" \
-                else device
-            self.port_combo.addItem(label, device)
-        if typed or not self.port_combo.count():
-            self.port_combo.setEditText(typed)
+        self.port_combo.fill(self._list_ports())
         self._update_button()
 
     def set_running(self, running: bool) -> None:
