@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from infusion_monitor.clock import ManualClock
 from infusion_monitor.export.formats import FORMATS
 from infusion_monitor.export.hl7v2 import build_oru
 from infusion_monitor.export.record import SessionRecord, load_session_record
+from infusion_monitor.ui import qt_export
 from infusion_monitor.ui.qt_export import SHOW_PROGRESS_AFTER_MS
 from infusion_monitor.ui.qt_review import ReviewWindow
 
@@ -122,7 +124,18 @@ def test_slow_export_shows_progress_and_fast_one_does_not(
 
 
 def test_cancel_stops_the_export_and_writes_no_file(
-        qtbot: QtBot, record: SessionRecord, tmp_path: Path) -> None:
+        qtbot: QtBot, record: SessionRecord, tmp_path: Path, monkeypatch) -> None:
+    # Stretch the export (0.1 s per progress report) so that Cancel surely lands mid-way
+    # however fast or busy the machine is; the cancel itself is the real path.
+    real = qt_export.write_export
+
+    def slow(*args, progress, **kwargs):
+        def report(done: int, total: int) -> None:
+            time.sleep(0.1)
+            progress(done, total)
+        return real(*args, progress=report, **kwargs)
+
+    monkeypatch.setattr(qt_export, "write_export", slow)
     target = tmp_path / "b.json"
     window = open_review(qtbot, record, Recorder(target))
     with qtbot.waitSignal(window.exporter.finished, timeout=60_000) as blocker:
