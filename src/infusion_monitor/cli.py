@@ -1,6 +1,8 @@
 """The ``infusion-monitor`` command: GUI, demo, headless record, import, sessions, export.
 
 Exit codes: 0 ok, 2 usage error, 1 any other failure, always with a one-line message on stderr.
+Once the database has user accounts, every command that reads or writes patient data logs in
+first (``--as USERNAME``; see cli_users.py) and is checked for the user's role.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from infusion_monitor import __version__
+from infusion_monitor.cli_users import add_login_options, add_users_parser, cmd_users, login
 from infusion_monitor.clock import Clock, ScaledClock, SystemClock, iso_z
 from infusion_monitor.devices.base import DeviceEvent, WaveformBlock
 from infusion_monitor.devices.registry import PROTOCOLS, get_protocol
 from infusion_monitor.errors import ConfigError, InfusionMonitorError
+from infusion_monitor.session.auth import Access, Action
 from infusion_monitor.session.recorder import Recorder
 from infusion_monitor.vitals import Reading
 
@@ -71,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "else a file in the user data directory)")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     p.add_argument("--workstation", type=_workstation, help=WORKSTATION_HELP)
+    add_login_options(p, suppress=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     protocols = sorted(PROTOCOLS)
 
@@ -141,8 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (dbc, dbu):
         sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
 
+    add_users_parser(sub)
     for sp in (d, r, i, s, e, v, o):
         sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
+    for sp in (r, i, s, e, av, ash):
+        add_login_options(sp, suppress=True)
     for sp in (d, r):
         sp.add_argument("--workstation", type=_workstation, default=argparse.SUPPRESS,
                         help=WORKSTATION_HELP)
@@ -180,6 +188,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     from infusion_monitor.session.live import LiveRecording
 
     database = _open_db(args)
+    try:
+        access = login(args, database.engine, Action.CHART, what="start a recording")
+    except BaseException:
+        database.close()
+        raise
     stop = threading.Event()
     store_failed: list[str] = []
 
@@ -191,7 +204,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         database, protocol=args.protocol, url=args.port, source="record",
         patient_id=args.patient, baudrate=args.baud, on_state=on_state,
         on_store_error=lambda exc: store_failed.append(str(exc)),
-        workstation_id=args.workstation,
+        workstation_id=args.workstation, access=access,
     )
     print(recording.session_id, flush=True)
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -276,10 +289,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     times = [r.time for r in readings]
     database = _open_db(args)
     try:
+        principal = login(args, database.engine, Action.CHART,
+                          what="import a capture").principal
         repo = database.repository
         first = min(times) if times else SystemClock().now()
         sid = repo.create_session(source="import", protocol=args.protocol, port=str(path),
-                                  patient_id=args.patient, started=first)
+                                  patient_id=args.patient, started=first,
+                                  by=principal.display_name if principal else None)
         repo.insert_readings(sid, readings)
         repo.insert_device_events(sid, device_events)
         if waveforms:
@@ -300,6 +316,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_sessions(args: argparse.Namespace) -> int:
     database = _open_db(args)
     try:
+        login(args, database.engine, Action.REVIEW, what="list the sessions")
         sessions = database.repository.list_sessions()
     finally:
         database.close()
@@ -327,28 +344,28 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_readings(database, args: argparse.Namespace):
+def _load_readings(database, args: argparse.Namespace, _access):
     database.repository.get_session(args.session)  # a clear error for a missing session
     return database.repository.readings(args.session)
 
 
-def _load_minutes(database, args: argparse.Namespace):
+def _load_minutes(database, args: argparse.Namespace, _access):
     from infusion_monitor.export.minutes_csv import session_minute_rows
 
     return session_minute_rows(database, args.session, SystemClock())
 
 
-def _load_alarms(database, args: argparse.Namespace):
+def _load_alarms(database, args: argparse.Namespace, _access):
     from infusion_monitor.store.alarm_log import AlarmLog
 
     database.repository.get_session(args.session)
     return AlarmLog(database.engine).alarms(args.session)
 
 
-def _load_record(database, args: argparse.Namespace):
+def _load_record(database, args: argparse.Namespace, access):
     from infusion_monitor.export.record import load_session_record
 
-    return load_session_record(database, args.session)
+    return load_session_record(database, args.session, access=access)
 
 
 def _text_export(fmt: str, args: argparse.Namespace):
@@ -380,8 +397,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     load, write, what = _text_export(args.format, args)
     database = _open_db(args)
     try:
-        data = load(database, args)
-        _audit_export(database, args)
+        access = _export_login(database, args)
+        data = load(database, args, access)
+        _audit_export(database, args, access)
     finally:
         database.close()
     if args.output is None:
@@ -406,8 +424,9 @@ def _export_pdf(args: argparse.Namespace) -> int:
                          "(it is never written to the terminal)")
     database = _open_db(args)
     try:
-        record = load_session_record(database, args.session)
-        _audit_export(database, args)
+        access = _export_login(database, args)
+        record = load_session_record(database, args.session, access=access)
+        _audit_export(database, args, access)
     finally:
         database.close()
     try:
@@ -418,13 +437,21 @@ def _export_pdf(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_export(database, args: argparse.Namespace) -> None:
+def _export_login(database, args: argparse.Namespace):
+    """Who exports, checked before anything is read."""
+    return login(args, database.engine, Action.EXPORT, session_id=args.session,
+                 what=f"export a session ({args.format})")
+
+
+def _audit_export(database, args: argparse.Namespace, access) -> None:
     """Record the export in the audit trail before any of it is written (it cannot be taken
-    back once on stdout), so no export ever goes unrecorded."""
+    back once on stdout), so no export ever goes unrecorded; by the logged-in user, else the
+    OS login."""
     from infusion_monitor.store.audit import AuditLog, current_user
 
+    who = access.principal.display_name if access.principal is not None else current_user()
     AuditLog(database.engine).record_event(
-        "export", actor=current_user(), session_id=args.session,
+        "export", actor=who, session_id=args.session,
         detail={"format": args.format, "file": str(args.output or "stdout")})
 
 
@@ -439,6 +466,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     database = _open_db(args)
     try:
+        if args.audit_command == "show":
+            login(args, database.engine, Action.REVIEW, session_id=args.session,
+                  what="read a session's audit trail")
+        else:
+            login(args, database.engine, Action.VERIFY_AUDIT, session_id=args.session)
         log = AuditLog(database.engine)
         if args.audit_command == "show":
             database.repository.get_session(args.session)  # a clear error for a missing one
@@ -478,14 +510,16 @@ def _audit_show(entries, show_batches: bool) -> int:
 
 
 # -- GUI --------------------------------------------------------------------------------------
-def _recording_factory(database, clock: Clock, source: str, workstation: str | None = None):
+def _recording_factory(database, clock: Clock, source: str, workstation: str | None = None,
+                       access=None):
     from infusion_monitor.session.live import LiveRecording
 
     def start_recording(protocol: str, url: str, baud: int, **callbacks) -> LiveRecording:
-        """Called by the window; ``callbacks`` route storage errors to its banner."""
+        """Called by the window; ``callbacks`` route storage errors to its banner. The
+        recording shares the window's ``access``: its core checks whoever is logged in."""
         return LiveRecording(database, protocol=protocol, url=url, source=source,
                              clock=clock, baudrate=baud, workstation_id=workstation,
-                             **callbacks)
+                             access=access, **callbacks)
 
     return start_recording
 
@@ -495,9 +529,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     database = _open_db(args)
     clock = SystemClock()
+    access = Access(database.engine)
     try:
-        return run_gui(clock=clock, start_recording=_recording_factory(
-            database, clock, "gui", args.workstation))
+        return run_gui(clock=clock, access=access, start_recording=_recording_factory(
+            database, clock, "gui", args.workstation, access))
     finally:
         database.close()
 
@@ -507,7 +542,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     database = _open_db(args)
     try:
-        return run_browser(database, SystemClock())
+        return run_browser(database, SystemClock(), Access(database.engine))
     finally:
         database.close()
 
@@ -543,14 +578,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from infusion_monitor.ui.app import run_gui
 
     database = _open_db(args)
+    access = Access(database.engine)
     clock = ScaledClock(args.speed)
     proc, path = start_simulator(args.protocol, args.scenario, args.speed, args.seed,
                                  iso_z(clock.origin))
     try:
         baud = get_protocol(args.protocol).serial.baudrate
         return run_gui(
-            clock=clock,
-            start_recording=_recording_factory(database, clock, "demo", args.workstation),
+            clock=clock, access=access,
+            start_recording=_recording_factory(database, clock, "demo", args.workstation,
+                                               access),
             initial=(args.protocol, path, baud),
             title=f"Infusion Monitor — DEMO ({args.scenario}, simulated patient)",
         )
@@ -563,8 +600,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         database.close()
 
 
+def cmd_users_command(args: argparse.Namespace) -> int:
+    database = _open_db(args)
+    try:
+        return cmd_users(args, database.engine)
+    finally:
+        database.close()
+
+
 _COMMANDS = {
-    "db": cmd_db,
+    "db": cmd_db, "users": cmd_users_command,
     "gui": cmd_gui, "demo": cmd_demo, "record": cmd_record, "detect": cmd_detect,
     "import": cmd_import,
     "sessions": cmd_sessions, "export": cmd_export, "review": cmd_review,

@@ -5,6 +5,7 @@ It lives at ``user_config_dir("infusion-monitor")/settings.toml`` unless a path 
     alarm_audio_pause_s = 120     # default audio pause: 60, 120 or 180 s
     escalation_s = 60             # an unacknowledged high alarm repeats this often
     workstation_id = "chair-4"    # this workstation's name on the clinic overview
+    review_lock_min = 5           # review windows lock after this many idle minutes (1-60)
 
     [thresholds]                  # condition names from session/thresholds.py
     spo2_low = 90
@@ -58,6 +59,7 @@ class Settings:
     escalation_s: float = 60.0
     path: Path | None = None
     workstation_id: str | None = None  # None: the host name (--workstation and the env win)
+    review_lock_s: float = 300.0  # review windows lock after this long without input
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -80,7 +82,8 @@ def parse_settings(text: str, path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    known = {"thresholds", "alarm_audio_pause_s", "escalation_s", "workstation_id"}
+    known = {"thresholds", "alarm_audio_pause_s", "escalation_s", "workstation_id",
+             "review_lock_min"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown setting {key!r} in {path} (known: "
@@ -108,13 +111,17 @@ def parse_settings(text: str, path: Path) -> Settings:
     if not 10 <= escalation <= 300:
         raise ConfigError(f"escalation_s must be between 10 and 300 s, not {escalation:g} "
                           f"in {path}")
+    lock_min = _number(data, "review_lock_min", 5.0, path)
+    if not 1 <= lock_min <= 60:
+        raise ConfigError(f"review_lock_min must be between 1 and 60 minutes, not "
+                          f"{lock_min:g} in {path}")
     workstation = data.get("workstation_id")
     if workstation is not None:
         if not isinstance(workstation, str):
             raise ConfigError(f"workstation_id must be a string, not {workstation!r} in {path}")
         workstation = check_workstation(workstation, f"workstation_id in {path}")
     return Settings(MappingProxyType(limits), int(pause), escalation, path,
-                    workstation_id=workstation)
+                    workstation_id=workstation, review_lock_s=lock_min * 60)
 
 
 def check_workstation(name: str, where: str) -> str:

@@ -30,3 +30,15 @@ class ChartingError(InfusionMonitorError):
 
     The message says what to do; nothing was written.
     """
+
+
+class AuthenticationError(InfusionMonitorError):
+    """A login (or a signature's password) was refused; the message never says which part of
+    the credentials was wrong."""
+
+
+class PermissionDeniedError(InfusionMonitorError):
+    """The user logged in at this chair may not do this; the message says who may.
+
+    The refusal is in the audit trail (action "denied"); nothing else was written.
+    """

@@ -153,6 +153,11 @@ class Harness:
 @pytest.fixture
 def harness(qtbot: QtBot, clock: ManualClock) -> Harness:
     """A themed, shown main window at 1366×768, not yet connected."""
+    return make_harness(qtbot, clock)
+
+
+def make_harness(qtbot: QtBot, clock: ManualClock, **window_args: object) -> Harness:
+    """``harness`` with more arguments for ``make_window`` (``access``, ``authenticate``)."""
     recordings: list[FakeRecording] = []
 
     def start_recording(protocol: str, url: str, baud: int, *,
@@ -163,7 +168,8 @@ def harness(qtbot: QtBot, clock: ManualClock) -> Harness:
         return rec
 
     window = make_window(clock=clock, start_recording=start_recording,
-                         list_ports_fn=lambda: [("/dev/ttyUSB0", "FT232R USB UART")])
+                         list_ports_fn=lambda: [("/dev/ttyUSB0", "FT232R USB UART")],
+                         **window_args)  # type: ignore[arg-type]
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)

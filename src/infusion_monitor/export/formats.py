@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from infusion_monitor.errors import InfusionMonitorError
+from infusion_monitor.errors import InfusionMonitorError, PermissionDeniedError
 from infusion_monitor.export.record import SessionRecord
 
 #: ``progress(done, total)``; ``total`` 0 means "working, extent unknown".
@@ -117,6 +117,8 @@ def write_export(record: SessionRecord, fmt: str, path: str | os.PathLike[str], 
         if audit is not None:
             try:
                 audit(record, fmt, target, n)
+            except PermissionDeniedError as exc:
+                raise ExportError(f"{exc}; no file was written") from exc
             except InfusionMonitorError as exc:
                 raise ExportError(f"the export could not be recorded in the audit trail, so "
                                   f"no file was written: {exc}") from exc

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from infusion_monitor.clock import Clock, SystemClock
 from infusion_monitor.devices.base import DeviceEvent
+from infusion_monitor.session.auth import Access, Action, access_for
 from infusion_monitor.session.checks import Baseline, RemsSummary
 from infusion_monitor.session.lifecycle import ChartMarker, SessionChart
 from infusion_monitor.session.locking import Addendum
@@ -68,9 +69,13 @@ def session_limits(changes: list[LimitChangeRecord]) -> dict[str, float]:
 
 
 def load_session_record(
-    database: Database, session_id: int, clock: Clock | None = None
+    database: Database, session_id: int, clock: Clock | None = None,
+    access: Access | None = None,
 ) -> SessionRecord:
-    """Read one session completely (StoreError if it does not exist)."""
+    """Read one session completely (StoreError if it does not exist); once the database has
+    accounts, only for a logged-in user who may review (session/auth.py)."""
+    access_for(database.engine, access).check(Action.REVIEW, session_id=session_id,
+                                              what="review a session")
     clock = clock or SystemClock()
     repo = database.repository
     info = repo.get_session(session_id)

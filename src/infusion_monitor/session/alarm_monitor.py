@@ -5,6 +5,9 @@ alarms. Calls arrive from the link thread (readings), the ticker thread and the 
 (acknowledgements); one lock serialises them. Every change is written through the store
 writer (on disk within a second) and then handed to listeners, on the calling thread: a GUI
 listener must pass it on through a Qt queued signal.
+
+What users do (acknowledge, pause, respond, take the attending flag down, change a limit)
+passes the permission check first (session/auth.py); the engine's own work never does.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from infusion_monitor.config import Settings
 from infusion_monitor.devices.base import Event
 from infusion_monitor.session.alarm_types import ActiveAlarm, AlarmChange
 from infusion_monitor.session.alarms import AlarmEngine
+from infusion_monitor.session.auth import Access, Action, access_for
 from infusion_monitor.session.phases import Phase
 from infusion_monitor.session.thresholds import LimitChange, ThresholdProfile
 from infusion_monitor.store.alarm_log import AlarmEventRecord, AlarmLog, LimitChangeRecord
@@ -62,8 +66,10 @@ class AlarmMonitor:
         sink: AlarmSink | None = None,
         alarm_log: AlarmLog | None = None,
         tick_s: float | None = None,
+        access: Access | None = None,
     ) -> None:
         settings = settings or Settings()
+        self.access = access_for(alarm_log.engine if alarm_log is not None else None, access)
         self.session_id = session_id
         self.clock = clock
         self.profile = profile or profile_from_settings(settings)
@@ -177,25 +183,39 @@ class AlarmMonitor:
         return self._do(lambda now: self.engine.on_unassessed_streak(minutes, now))
 
     # -- what users do ------------------------------------------------------------------------
+    def _who(self, action: Action, by: str, what: str | None = None) -> str:
+        """The permission check (outside the lock: a refusal is written to the database)."""
+        return self.access.require(action, by, session_id=self.session_id, what=what)
+
     def acknowledge(self, uid: str, *, by: str, role: str | None = None) -> list[AlarmChange]:
+        flag = self.flag()  # the attending flag's uid takes an attending
+        attending = flag is not None and flag.uid == uid
+        by = self._who(Action.ACKNOWLEDGE_ATTENDING if attending else Action.ACKNOWLEDGE, by)
+        role = self.access.role(role)
         return self._do(lambda now: self.engine.acknowledge(uid, by=by, now=now, role=role))
 
     def acknowledge_all(self, *, by: str) -> list[AlarmChange]:
+        by = self._who(Action.ACKNOWLEDGE, by)
         return self._do(lambda now: self.engine.acknowledge_all(by=by, now=now))
 
     def acknowledge_attending(self, *, by: str, role: str | None) -> list[AlarmChange]:
+        by = self._who(Action.ACKNOWLEDGE_ATTENDING, by)
+        role = self.access.role(role)
         return self._do(lambda now: self.engine.acknowledge_attending(by=by, role=role,
                                                                       now=now))
 
     def pause_audio(self, *, by: str, minutes: int | None = None) -> list[AlarmChange]:
+        by = self._who(Action.ACKNOWLEDGE, by, "pause the alarm audio")
         return self._do(lambda now: self.engine.pause_audio(now, by=by, minutes=minutes))
 
     def add_response(self, uid: str, text: str, *, by: str) -> list[AlarmChange]:
+        by = self._who(Action.ACKNOWLEDGE, by, "add a response to an alarm")
         return self._do(lambda now: self.engine.add_response(uid, text, by=by, now=now))
 
     def override(self, condition: str, new_limit: float, *, by: str,
                  reason: str) -> LimitChange:
         """A per-patient limit (before infusion start), written to the audit log at once."""
+        by = self._who(Action.CHANGE_LIMITS, by)
         with self._lock:
             change = self.engine.override(condition, new_limit, by=by, reason=reason,
                                           now=self.now(), apply=False)

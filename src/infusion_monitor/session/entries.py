@@ -13,6 +13,7 @@ from typing import TypeVar
 from infusion_monitor.clock import Clock, iso_z
 from infusion_monitor.errors import ChartingError
 from infusion_monitor.session import validate
+from infusion_monitor.session.auth import Access, Action
 from infusion_monitor.session.locking import SignOffLock
 from infusion_monitor.session.minutes import minute_count, minute_of
 from infusion_monitor.session.phases import Phase
@@ -38,6 +39,7 @@ class ChartEntries(SignOffLock):
     store: ChartStore
     session_id: int
     clock: Clock
+    access: Access
     _entries: list[MinuteEntry]
     _notes: list[Note]
     _cadss: list[CadssForm]
@@ -60,9 +62,15 @@ class ChartEntries(SignOffLock):
     def _written(self, row: object) -> None:
         raise NotImplementedError
 
+    def _who(self, by: str, what: str) -> str:
+        """Who the record names for a charting act, after the permission check (before any
+        other check, so a refusal is recorded whatever was typed)."""
+        return self.access.require(Action.CHART, by, session_id=self.session_id, what=what)
+
     def chart_minute(self, minute: int, dissociation: int | None, rass: int | None,
                      distress: int | None, by: str) -> MinuteEntry:
         """Chart one minute's three scores as one entry; late entries are stamped as made."""
+        by = self._who(by, "chart a minute")
         self._refuse_if_signed()
         start = self._require_charting("chart a minute")
         now = self.clock.now()
@@ -88,6 +96,7 @@ class ChartEntries(SignOffLock):
     def amend_minute(self, entry_id: int, dissociation: int | None, rass: int | None,
                      distress: int | None, by: str, reason: str) -> MinuteEntry:
         """Correct a minute's scores with a new entry that references the old one."""
+        by = self._who(by, "amend a minute")
         old = _newest(self._entries, entry_id, "minute entry")
         validate_scores(dissociation, rass, distress)
         if (old.dissociation, old.rass, old.distress) == (dissociation, rass, distress):
@@ -103,6 +112,7 @@ class ChartEntries(SignOffLock):
     def add_note(self, text: str, by: str, at: datetime | None = None,
                  phrase: str | None = None) -> Note:
         """A timestamped note (``at`` defaults to now), pinned to the minute it falls in."""
+        by = self._who(by, "add a note")
         self._refuse_if_signed()
         if self.state is Phase.CLOSED:
             raise ChartingError("the session is closed, so no new notes: amend an existing note "
@@ -127,6 +137,7 @@ class ChartEntries(SignOffLock):
 
     def add_addendum_note(self, text: str, by: str, reason: str) -> Note:
         """A free-text addendum to a signed-off session, stamped now, with why it was added."""
+        by = self._who(by, "add an addendum")
         self._require_signed()
         body = validate.text(text, "addendum", max_len=validate.MAX_TEXT, multiline=True)
         by, reason = validate.text(by, "who"), validate.reason(reason)
@@ -139,6 +150,7 @@ class ChartEntries(SignOffLock):
 
     def amend_note(self, note_id: int, text: str, by: str, reason: str) -> Note:
         """Correct a note with a new one that references it; both stay visible."""
+        by = self._who(by, "amend a note")
         old = _newest(self._notes, note_id, "note")
         body = validate.text(text, "note", max_len=validate.MAX_TEXT, multiline=True)
         by, reason = validate.text(by, "who"), validate.reason(reason)
@@ -155,6 +167,7 @@ class ChartEntries(SignOffLock):
 
     def record_cadss(self, timepoint: str, items: Mapping[int, int], by: str) -> CadssForm:
         """A CADSS-6 form at baseline, about 40 min or before discharge (optional)."""
+        by = self._who(by, "record a CADSS-6")
         self._refuse_if_signed()
         if self.state in (None, Phase.CLOSED):
             raise ChartingError("a CADSS-6 is recorded between check-in and closing the session")
@@ -168,6 +181,7 @@ class ChartEntries(SignOffLock):
 
     def amend_cadss(self, form_id: int, items: Mapping[int, int], by: str,
                     reason: str) -> CadssForm:
+        by = self._who(by, "amend a CADSS-6")
         old = _newest(self._cadss, form_id, "CADSS-6 form")
         validate_cadss(old.timepoint, items)
         by, reason = validate.text(by, "who"), validate.reason(reason)

@@ -1,7 +1,9 @@
 """The charted infusion session: phases, minute scores, notes, CADSS-6, discharge, summary.
 
-``SessionChart`` is the Qt-free controller the UI and tests drive. Every action validates all
-of its input before it writes anything, raises ChartingError (with what to do) on bad input, and
+``SessionChart`` is the Qt-free controller the UI and tests drive. Every action first passes
+the permission check (session/auth.py: once the database has accounts, only a logged-in
+nurse or attending charts, and the record names them), then validates all of its input
+before it writes anything, raises ChartingError (with what to do) on bad input, and
 only ever appends rows; corrections are amendments carrying who, when and why.
 Charting methods run on one thread (the GUI's); ``observe`` may be called from any thread.
 """
@@ -18,6 +20,7 @@ from datetime import date, datetime, timedelta
 from infusion_monitor.clock import Clock, SystemClock, to_us
 from infusion_monitor.errors import ChartingError
 from infusion_monitor.session import checks, validate
+from infusion_monitor.session.auth import Access, access_for
 from infusion_monitor.session.checks import Advisory, Baseline, DischargeCheck, RemsSummary
 from infusion_monitor.session.entries import ChartEntries
 from infusion_monitor.session.minutes import (
@@ -68,10 +71,13 @@ class SessionChart(ChartEntries):
     """The chart of one session over a ChartStore, the session's readings and a Clock."""
 
     def __init__(self, store: ChartStore, session_id: int, clock: Clock | None = None,
-                 readings: Iterable[Reading] = ()) -> None:
+                 readings: Iterable[Reading] = (), access: Access | None = None) -> None:
         self.store = store
         self.session_id = session_id
         self.clock = clock or SystemClock()
+        #: Who acts (shared with the chair's other objects); without one, nobody is logged
+        #: in, which is refused once the database has accounts.
+        self.access = access_for(store.engine, access)
         self._lock = threading.Lock()
         self._readings: list[Reading] = []
         self._times: list[int] = []
@@ -82,11 +88,12 @@ class SessionChart(ChartEntries):
         self.observe(readings)
 
     @classmethod
-    def open(cls, database: Database, session_id: int, clock: Clock | None = None) -> SessionChart:
+    def open(cls, database: Database, session_id: int, clock: Clock | None = None,
+             access: Access | None = None) -> SessionChart:
         """The chart of a stored session with every stored reading (StoreError if none)."""
         database.repository.get_session(session_id)
         return cls(ChartStore(database.engine), session_id, clock,
-                   database.repository.readings(session_id))
+                   database.repository.readings(session_id), access)
 
     def reload(self) -> None:
         """Re-read the charted rows (after another workstation wrote to this session)."""
@@ -195,6 +202,7 @@ class SessionChart(ChartEntries):
                  weight_kg: float, dose_mg_per_kg: float, planned_minutes: int, attending: str,
                  nurse: str, by: str) -> CheckIn:
         """Identify the patient and the plan; this starts the session's chart."""
+        by = self._who(by, _ACTIONS[Phase.CHECK_IN])
         self._refuse_if_signed()
         if self.state is not None:
             raise ChartingError("the patient is already checked in; amend the check-in "
@@ -217,6 +225,7 @@ class SessionChart(ChartEntries):
 
     def amend_check_in(self, *, by: str, reason: str, **changes: object) -> CheckIn:
         """Re-state the check-in with some fields changed; the earlier version stays."""
+        by = self._who(by, "amend the check-in")
         current = self.check_in_details()
         if current is None:
             raise ChartingError("there is no check-in to amend; check the patient in first")
@@ -235,7 +244,7 @@ class SessionChart(ChartEntries):
         return entry
 
     def start_baseline(self, by: str) -> PhaseMarker:
-        return self._advance(Phase.BASELINE, by)
+        return self._advance(Phase.BASELINE, self._who(by, _ACTIONS[Phase.BASELINE]))
 
     def start_infusion(self, by: str) -> Advisory | None:
         """Start the infusion (needs a baseline NIBP and stable SpO2/HR); stores the baseline.
@@ -243,6 +252,7 @@ class SessionChart(ChartEntries):
         Returns a low-priority advisory when the baseline BP is above 140/90: the attending
         decides; it is not a refusal.
         """
+        by = self._who(by, _ACTIONS[Phase.INFUSION])
         self._require(Phase.INFUSION)
         by = validate.text(by, "who")
         now = self.clock.now()
@@ -257,10 +267,11 @@ class SessionChart(ChartEntries):
         return None
 
     def end_infusion(self, by: str) -> PhaseMarker:
-        return self._advance(Phase.OBSERVATION, by)
+        return self._advance(Phase.OBSERVATION, self._who(by, _ACTIONS[Phase.OBSERVATION]))
 
     def discharge(self, by: str, reason: str | None = None) -> DischargeCheck:
         """Discharge after the check; any unmet criterion needs a reason, stored with it."""
+        by = self._who(by, _ACTIONS[Phase.DISCHARGED])
         self._require(Phase.DISCHARGED)
         by = validate.text(by, "who")
         reason = None if reason is None or not reason.strip() else validate.reason(reason)
@@ -274,10 +285,11 @@ class SessionChart(ChartEntries):
         return result
 
     def close(self, by: str) -> PhaseMarker:
-        return self._advance(Phase.CLOSED, by)
+        return self._advance(Phase.CLOSED, self._who(by, _ACTIONS[Phase.CLOSED]))
 
     def undo_phase(self, marker_id: int, by: str, reason: str) -> PhaseMarker:
         """Undo the latest phase marker by an amendment that voids it (both stay visible)."""
+        by = self._who(by, "undo a phase")
         self._refuse_if_signed()
         effective = self._effective()
         if not effective or effective[-1].id != marker_id:

@@ -14,8 +14,10 @@ from infusion_monitor.devices.base import DeviceEventKind, SerialSettings
 from infusion_monitor.devices.link import LinkState, SerialLink
 from infusion_monitor.devices.registry import get_protocol
 from infusion_monitor.session.alarm_monitor import AlarmMonitor
+from infusion_monitor.session.auth import Access, Action, access_for
 from infusion_monitor.session.recorder import Recorder
 from infusion_monitor.store.alarm_log import AlarmLog
+from infusion_monitor.store.audit import current_user
 from infusion_monitor.store.db import Database
 from infusion_monitor.store.writer import StoreWriter
 
@@ -33,6 +35,8 @@ class LiveRecording:
     ``serial_settings`` are the port's line settings (default: the protocol's own);
     ``baudrate``, when given, overrides their speed. ``workstation_id`` names the chair on the
     clinic overview (default: ``$INFUSION_MONITOR_WORKSTATION``, the settings, the host name).
+    ``access`` says who is logged in at this chair (session/auth.py): starting a recording
+    is charting, and the alarm monitor checks what users do through the same object.
     """
 
     def __init__(
@@ -51,7 +55,10 @@ class LiveRecording:
         settings: Settings | None = None,
         serial_settings: SerialSettings | None = None,
         workstation_id: str | None = None,
+        access: Access | None = None,
     ) -> None:
+        self.access = access_for(database.engine, access)
+        by = self.access.require(Action.CHART, current_user(), what="start a recording")
         info = get_protocol(protocol)
         settings = settings if settings is not None else load_settings()
         self.clock = clock or SystemClock()
@@ -61,7 +68,7 @@ class LiveRecording:
         self.workstation_id = resolve_workstation(workstation_id, settings)
         self.session_id = database.repository.create_session(
             source=source, protocol=protocol, port=url, patient_id=patient_id,
-            started=self.clock.now(), workstation_id=self.workstation_id,
+            started=self.clock.now(), workstation_id=self.workstation_id, by=by,
         )
         self._on_store_error = on_store_error
         self._on_store_recovered = on_store_recovered
@@ -71,7 +78,7 @@ class LiveRecording:
         self.recorder = Recorder(self.session_id, sink=self.writer, clock=self.clock)
         self.alarms = AlarmMonitor(
             self.session_id, clock=self.clock, settings=settings, sink=self.writer,
-            alarm_log=AlarmLog(database.engine),
+            alarm_log=AlarmLog(database.engine), access=self.access,
         )
         self.recorder.subscribe(self.alarms.on_events)
         self._state_sinks: list[StateSink] = [self.alarms.on_link_state]
@@ -117,4 +124,7 @@ class LiveRecording:
         self.recorder.note(DeviceEventKind.RECORDING_STOPPED, "recording stopped")
         self.alarms.stop()  # before the writer closes: the last alarm events are written too
         self.writer.close()
-        self.database.repository.end_session(self.session_id, self.clock.now())
+        principal = self.access.principal
+        self.database.repository.end_session(
+            self.session_id, self.clock.now(),
+            by=principal.display_name if principal is not None else None)

@@ -79,13 +79,26 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
                       ("new_value", F), ("t_us", N), ("by_user", S), ("reason", S)),
     "signoffs": (("id", N), ("session_id", N), ("signed_by", S), ("printed_name", S),
                  ("role", S), ("meaning", S), ("comment", S), ("signed_us", N)),
+    # Added with user accounts (revision 0007); existing tables and digests are unchanged.
+    # An account is covered as two parts, always together: who it is, fixed at creation
+    # (``users``), and what may change (``user_state``). Only an account's latest entry is
+    # checked against the row as it is now; earlier ones were superseded by it.
+    "users": (("id", N), ("username", S), ("display_name", S), ("role", S),
+              ("created_us", N), ("created_by", S)),
+    "user_state": (("id", N), ("password_hash", S), ("disabled", B),
+                   ("password_changed_us", N)),
 }
 
 #: The database table each covered table's rows live in.
-SOURCE_TABLE = {name: ("sessions" if name == "session_end" else name) for name in COLUMNS}
+SOURCE_TABLE = {name: {"session_end": "sessions", "user_state": "users"}.get(name, name)
+                for name in COLUMNS}
+
+#: Covered tables that belong to the clinic chain and have no ``session_id``.
+ACCOUNT_TABLES = ("users", "user_state")
 
 #: Tables whose rows belong to a session through ``session_id`` (every one must be covered).
-SESSION_TABLES = tuple(n for n in COLUMNS if n not in ("sessions", "session_end"))
+SESSION_TABLES = tuple(n for n in COLUMNS
+                       if n not in ("sessions", "session_end", *ACCOUNT_TABLES))
 
 _NAN = "7ff8000000000000"
 

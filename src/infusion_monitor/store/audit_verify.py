@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from infusion_monitor.errors import StoreError
 from infusion_monitor.store.audit import CLINIC_CHAIN, AuditEntry, entry_of, session_chain
 from infusion_monitor.store.audit_canon import (
+    ACCOUNT_TABLES,
     COLUMNS,
     GENESIS,
     SESSION_TABLES,
@@ -93,10 +94,12 @@ def verify(engine: Engine, session_id: int | None = None) -> VerifyResult:
 
 
 def _table(name: str) -> Any:
-    cols = {c for c, _ in COLUMNS[name]}
-    if SOURCE_TABLE[name] == "sessions":
-        cols |= {c for c, _ in COLUMNS["sessions"]} | {"ended_us"}
-    return sa.table(SOURCE_TABLE[name], *(sa.column(c) for c in sorted(cols)))
+    """The source table with every column any covered part of it has."""
+    source = SOURCE_TABLE[name]
+    cols = {c for part, src in SOURCE_TABLE.items() if src == source for c, _ in COLUMNS[part]}
+    if source == "sessions":
+        cols |= {"ended_us"}
+    return sa.table(source, *(sa.column(c) for c in sorted(cols)))
 
 
 @dataclass
@@ -112,6 +115,8 @@ class _Rows:
             t = _table(name)
             if SOURCE_TABLE[name] == "sessions":
                 where = t.c.id == self.session_id
+            elif name in ACCOUNT_TABLES:  # the clinic's, whole
+                where = sa.true() if self.session_id is None else sa.false()
             elif self.session_id is None:
                 where = t.c.session_id.is_(None)
             else:
@@ -186,10 +191,18 @@ class _Verifier:
         rows = _Rows(self.conn, session_id)
         covered: dict[str, set[int]] = {}
         last_end = max((e.seq for e in entries if "session_end" in _coverage(e)), default=None)
+        # An account's latest entry covers it as it is now; earlier ones it superseded.
+        last_account: dict[int, int] = {}
+        for e in entries:
+            for i in range_ids(_coverage(e).get("users", ())):
+                last_account[i] = e.seq
         prev: AuditEntry | None = None
         for e in entries:
             self._links(chain, prev, e)
-            self._rows(chain, e, rows, covered, latest_end=e.seq == last_end)
+            superseded = any(last_account[i] != e.seq
+                             for i in range_ids(_coverage(e).get("users", ())))
+            self._rows(chain, e, rows, covered, latest_end=e.seq == last_end,
+                       superseded=superseded)
             prev = e
         self._uncovered(chain, session_id, rows, covered)
 
@@ -216,9 +229,13 @@ class _Verifier:
             self._problem("hash mismatch (audit row edited)", chain, e)
 
     def _rows(self, chain: str, e: AuditEntry, rows: _Rows, covered: dict[str, set[int]],
-              latest_end: bool) -> None:
+              latest_end: bool, superseded: bool = False) -> None:
         coverage = _coverage(e)
         if not coverage or e.row_digest is None:
+            return
+        if superseded:  # a later entry of the same account is checked against its row
+            for name, ranges in coverage.items():
+                covered.setdefault(name, set()).update(range_ids(ranges))
             return
         canon: dict[str, list[list[Any]]] = {}
         missing: list[tuple[str, int]] = []
@@ -239,17 +256,21 @@ class _Verifier:
             more = f" (and {len(missing) - 1} more rows)" if len(missing) > 1 else ""
             self._problem(f"row missing: {SOURCE_TABLE[name]} id {i} deleted{more}", chain, e)
         elif row_digest(canon) != e.row_digest:
-            what = ", ".join(_rows_text(n, r) for n, r in sorted(coverage.items()))
+            what = ", ".join(dict.fromkeys(_rows_text(n, r) for n, r in sorted(coverage.items())))
             self._problem(f"row digest mismatch: {what} changed since recorded", chain, e)
 
     def _uncovered(self, chain: str, session_id: int | None, rows: _Rows,
                    covered: dict[str, set[int]]) -> None:
-        tables: Iterable[str] = SESSION_TABLES if session_id is not None else ("limit_changes",)
+        tables: Iterable[str] = (SESSION_TABLES if session_id is not None
+                                 else ("limit_changes", *ACCOUNT_TABLES))
+        said: set[tuple[str, int]] = set()
         for name in tables:
             extra = sorted(set(rows.of(name)) - covered.get(name, set()))
-            if extra:
+            if extra and (SOURCE_TABLE[name], extra[0]) not in said:  # an account is 2 parts
+                said.add((SOURCE_TABLE[name], extra[0]))
                 more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
-                self._problem(f"row not in the audit trail: {name} id {extra[0]}{more} "
+                self._problem(f"row not in the audit trail: {SOURCE_TABLE[name]} id "
+                              f"{extra[0]}{more} "
                               "(added outside the app)", chain, session_id=session_id)
         if session_id is None:
             return

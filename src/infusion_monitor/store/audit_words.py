@@ -20,6 +20,12 @@ def _number(v: object) -> str:
     return "—" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
 
+def _login(d: dict[str, object]) -> str:
+    purpose = d.get("purpose")
+    return {"switch": "switched user (logged in)", "unlock": "unlocked (logged in)",
+            "signature": "password confirmed for a signature"}.get(str(purpose), "logged in")
+
+
 def describe(e: AuditEntry) -> str:
     """What an entry records, in the clinic's words."""
     d, amend = e.detail, e.action == "amend"
@@ -49,7 +55,15 @@ def describe(e: AuditEntry) -> str:
     words = {
         "acknowledge": "alarm acknowledged", "respond": "alarm response",
         "pause_audio": "alarm audio paused", "sign_off": f"signed off ({d.get('meaning')})",
-        "end": "session ended", "login": "logged in",
+        "end": "session ended", "login": _login(d),
+        "login_failed": "login failed" + (f" ({d['purpose']})" if d.get("purpose") not in
+                                          (None, "login") else ""),
+        "denied": f"refused: {d.get('what') or d.get('attempted')}",
+        "user_add": f"account {d.get('username')} added ({d.get('role')})",
+        "user_disable": f"account {d.get('username')} disabled",
+        "user_enable": f"account {d.get('username')} enabled",
+        "password_reset": f"password of {d.get('username')} reset",
+        "password_rehash": f"password of {d.get('username')} re-hashed (stronger settings)",
         "export": f"exported {d.get('format', '')}".rstrip(),
         "limit_change": f"limit {d.get('condition')}: {_number(d.get('old_value'))} → "
                         f"{_number(d.get('new_value'))}",

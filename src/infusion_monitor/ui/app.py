@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from infusion_monitor.clock import Clock
 from infusion_monitor.errors import ConfigError
+from infusion_monitor.session.auth import Access
+from infusion_monitor.ui.qt_login import Authenticate, ask_login
 from infusion_monitor.ui.qt_main_window import MainWindow, StartRecording
 from infusion_monitor.ui.qt_port_picker import PortLister, system_ports
 from infusion_monitor.ui.qt_theme import apply_theme
@@ -53,16 +55,30 @@ def make_window(
     initial: tuple[str, str, int] | None = None,
     title: str = TITLE,
     list_ports_fn: PortLister = system_ports,
+    access: Access | None = None,
+    authenticate: Authenticate | None = None,
 ) -> MainWindow:
     """Build the themed main window at the default size (needs a QApplication)."""
     app = QApplication.instance()
     if isinstance(app, QApplication):
         apply_theme(app)
     window = MainWindow(clock=clock, start_recording=start_recording, initial=initial,
-                        list_ports_fn=list_ports_fn)
+                        list_ports_fn=list_ports_fn, access=access, authenticate=authenticate)
     window.setWindowTitle(title)
     window.resize(*DEFAULT_SIZE)
     return window
+
+
+def login_for(access: Access | None, purpose: str = "login") -> Authenticate | None:
+    """The login the widgets use, over ``access``'s database; None when it has no accounts
+    (nothing to log in to: typed names, as before)."""
+    from infusion_monitor.session.accounts import authenticate
+
+    if access is None or access.engine is None or not access.accounts_exist():
+        return None
+    engine = access.engine
+    return lambda username, password: authenticate(engine, username, password,
+                                                   purpose=purpose)
 
 
 def run_gui(
@@ -71,8 +87,14 @@ def run_gui(
     start_recording: StartRecording,
     initial: tuple[str, str, int] | None = None,
     title: str = TITLE,
+    access: Access | None = None,
 ) -> int:
     """Run the GUI until the window closes; returns the Qt exit code.
+
+    With ``access`` over a database that has accounts, a login comes first (cancelled: exit
+    0, nothing started) and the window offers a quick user switch; the recording the window
+    starts shares ``access`` (the factory passes it on), so the core checks whoever is logged
+    in at the moment of each act.
 
     ``start_recording(protocol, url, baud, on_store_error=..., on_store_recovered=...)`` is
     called when the nurse presses Connect (or at once with ``initial``); the callbacks may be
@@ -83,8 +105,15 @@ def run_gui(
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Infusion Monitor")
+    authenticate = login_for(access)
+    if access is not None and authenticate is not None:
+        principal = ask_login(authenticate, title=f"{title} — log in")
+        if principal is None:
+            return 0
+        access.principal = principal
     window = make_window(clock=clock, start_recording=start_recording, initial=initial,
-                         title=title)
+                         title=title, access=access,
+                         authenticate=login_for(access, purpose="switch"))
     # Quitting by any route (window close, Ctrl+C, SIGTERM) stops the recording cleanly.
     return exec_window(app, window, on_quit=window.stop_recording)
 

@@ -112,6 +112,9 @@ class AlarmBar(QFrame):
         self._flash.timeout.connect(self._toggle_flash)
         self._attending_text = ""
         self._audio_warn = False
+        # Why the logged-in user may not (None: they may); the core refuses them anyway.
+        self._no_ack: str | None = None
+        self._no_attending: str | None = None
 
         self.headline = QLabel(NO_ALARMS_TEXT)
         _font(self.headline, 24, bold=True)
@@ -209,8 +212,23 @@ class AlarmBar(QFrame):
                 self._flash.start(interval)
             else:
                 self._flash.stop()
-        self.ack_button.setEnabled(any(not a.acknowledged for a in self.alarms))
+        self.ack_button.setEnabled(self._no_ack is None
+                                   and any(not a.acknowledged for a in self.alarms))
         self.refresh(now)
+
+    def set_permissions(self, no_ack: str | None, no_attending: str | None) -> None:
+        """Disable what the logged-in user may not do, the tooltip saying who may
+        (``None``: allowed). Buttons only: the core checks every request itself."""
+        self._no_ack, self._no_attending = no_ack, no_attending
+        self.ack_button.setEnabled(no_ack is None and any(not a.acknowledged
+                                                          for a in self.alarms))
+        self.ack_button.setToolTip(no_ack or "")
+        for widget in (self.pause_button, self.pause_minutes):
+            widget.setEnabled(no_ack is None)
+        self.pause_button.setToolTip(no_ack or "")
+        self.pause_minutes.setToolTip(no_ack or "Length of an audio pause (never permanent)")
+        self.attending_button.setEnabled(no_attending is None)
+        self.attending_button.setToolTip(no_attending or "")
 
     def set_attending_flag(self, text: str) -> None:
         """Show the "notify attending" flag with its reason; "" hides it."""

@@ -2,7 +2,8 @@
 
 The list is paged: ``browse_sessions`` aggregates one page (``PAGE`` sessions) at a time and
 the model fetches the next page when the view scrolls to the end, so the first screen costs the
-same with 100 or 10,000 sessions. The browser only reads.
+same with 100 or 10,000 sessions. The browser only reads. With user accounts the browser and
+its review windows lock after a while without input (ui/qt_login.py).
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ from PySide6.QtWidgets import (
 from sqlalchemy import Engine
 
 from infusion_monitor.clock import Clock
+from infusion_monitor.config import Settings, load_settings
+from infusion_monitor.errors import InfusionMonitorError
+from infusion_monitor.session.auth import Access, Principal
 from infusion_monitor.store.browse import SessionSummary, browse_sessions
 from infusion_monitor.store.db import Database
 from infusion_monitor.ui import qt_theme as theme
+from infusion_monitor.ui.qt_login import InactivityLock, ask_login
 
 PAGE = 200
 COLUMNS = ("Date", "Patient ID", "Patient", "Nurse", "Attending", "Duration", "High",
@@ -220,30 +225,67 @@ class SessionBrowser(QMainWindow):
             self._open_session(sid)
 
 
-def run_browser(database: Database, clock: Clock) -> int:
-    """Run the session browser until it closes; each opened session gets a review window."""
+def run_browser(database: Database, clock: Clock, access: Access | None = None,
+                settings: Settings | None = None) -> int:
+    """Run the session browser until it closes; each opened session gets a review window.
+
+    With user accounts: a login first (cancelled: exit 0), every window locks after the
+    clinic's ``review_lock_min`` without input, and opening and exporting are checked for
+    the logged-in user's role (session/auth.py).
+    """
     from infusion_monitor.export.record import load_session_record
-    from infusion_monitor.store.audit import export_recorder
-    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, settle_heap
+    from infusion_monitor.session.auth import export_recorder
+    from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, login_for
     from infusion_monitor.ui.qt_review import ReviewWindow
     from infusion_monitor.ui.qt_theme import apply_theme
 
     check_qt_binding()
+    access = access or Access(database.engine)
+    settings = settings or load_settings()
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Infusion Monitor")
     apply_theme(app)
+    authenticate = login_for(access)
+    lock: InactivityLock | None = None
+    if authenticate is not None:
+        principal = ask_login(authenticate, title="Infusion Monitor — review: log in")
+        if principal is None:
+            return 0
+        access.principal = principal
+        lock = InactivityLock(clock, settings.review_lock_s, login_for(access, "unlock")
+                              or authenticate, on_login=_set_principal(access),
+                              username=lambda: access.principal.username
+                              if access.principal else "")
     reviews: list[ReviewWindow] = []
 
     def open_session(session_id: int) -> None:
-        window = ReviewWindow(load_session_record(database, session_id, clock), clock,
-                              export_audit=export_recorder(database.engine))
+        try:
+            record = load_session_record(database, session_id, clock, access=access)
+        except InfusionMonitorError as exc:  # a role that may not review: say so, stay open
+            browser.status.setText(f"✖ {exc}")
+            return
+        window = ReviewWindow(record, clock, export_audit=export_recorder(access))
         window.resize(*DEFAULT_SIZE)
         window.show()
         reviews.append(window)
+        if lock is not None:
+            lock.add(window)
 
     browser = SessionBrowser(database.engine, open_session)
     browser.resize(*DEFAULT_SIZE)
     browser.show()
-    settle_heap()
-    return app.exec()
+    if lock is not None:
+        lock.add(browser)
+    try:
+        return app.exec()
+    finally:
+        if lock is not None:
+            lock.stop()
+
+
+def _set_principal(access: Access) -> Callable[[Principal], None]:
+    def set_principal(principal: Principal) -> None:
+        access.principal = principal
+
+    return set_principal

@@ -12,6 +12,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
 
 from infusion_monitor.clock import Clock
+from infusion_monitor.session.auth import Action, Principal, denial_message
 from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.ui.qt_cadss import CadssPanel
@@ -33,7 +34,8 @@ def chart_for_recording(recording: Any, clock: Clock) -> SessionChart | None:
     database = getattr(recording, "database", None)
     if database is None:
         return None
-    return SessionChart.open(database, recording.session_id, clock)
+    return SessionChart.open(database, recording.session_id, clock,
+                             access=getattr(recording, "access", None))
 
 
 class ChartingPanel(QWidget):
@@ -102,6 +104,18 @@ class ChartingPanel(QWidget):
                        self.discharge, self.rems, self.signoff):
             widget.set_chart(chart)
         self._phase_changed()
+
+    def set_permissions(self, principal: Principal | None, enforcing: bool) -> None:
+        """Disable the charting forms for a user who may not chart, saying who may (the core
+        refuses them anyway); the minute log stays readable and shows the core's refusal."""
+        no_chart = None
+        if enforcing and (principal is None or not principal.may(Action.CHART)):
+            no_chart = denial_message(principal, Action.CHART)
+        for widget in (self.phase_bar, self.checkin, self.notes, self.cadss, self.discharge):
+            widget.setEnabled(no_chart is None)
+            widget.setToolTip(no_chart or "")
+        self.minutes.setToolTip(no_chart or "")
+        self.signoff.set_permissions()
 
     def show_tab(self, title: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(title))

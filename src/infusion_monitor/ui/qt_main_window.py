@@ -1,4 +1,9 @@
-"""The nurse's live window: banner, connection bar, big numerics beside the session trends."""
+"""The nurse's live window: banner, connection bar, big numerics beside the session trends.
+
+With user accounts, the window shows who is logged in and switches user (User menu, Ctrl+U)
+without touching the recording: the alarms keep sounding and the chart keeps its session; the
+next act is checked for, and recorded under, the new user. This window never locks.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from infusion_monitor.clock import Clock
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event, SerialSettings
 from infusion_monitor.devices.link import LinkState
 from infusion_monitor.devices.registry import get_protocol
+from infusion_monitor.session.auth import Access, Action, Principal, denial_message
 from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.ui import qt_theme as theme
@@ -35,6 +41,7 @@ from infusion_monitor.ui.qt_alarms import AlarmPresenter, AlarmSource
 from infusion_monitor.ui.qt_audio import AlarmSound, system_outputs
 from infusion_monitor.ui.qt_bridge import LiveFeed
 from infusion_monitor.ui.qt_charting import ChartingPanel, chart_for_recording
+from infusion_monitor.ui.qt_login import Authenticate, LoginDialog, UserSwitcher
 from infusion_monitor.ui.qt_numeric import NibpTile, NumericTile
 from infusion_monitor.ui.qt_pleth import PlethSweep
 from infusion_monitor.ui.qt_port_picker import PortLister, PortPicker, system_ports
@@ -100,12 +107,17 @@ class MainWindow(QMainWindow):
         user_role: str = "nurse",
         audio_outputs: Callable[[], Sequence[str]] = system_outputs,
         open_chart: Callable[[Recording, Clock], SessionChart | None] = chart_for_recording,
+        access: Access | None = None,
+        authenticate: Authenticate | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        # Who signs acknowledgements and notes, until users and roles exist (a later issue).
+        # Who signs acknowledgements and notes: with no accounts, a typed (OS) name; with
+        # accounts, the logged-in principal (``access``, shared with the recording's core).
         self.user = user or getpass.getuser()
         self.user_role = user_role
+        self.access = access
+        self._authenticate = authenticate
         self._clock = clock
         self._start_recording = start_recording
         self.recording: Recording | None = None
@@ -130,6 +142,8 @@ class MainWindow(QMainWindow):
         self.device_status = DeviceStatus()
         self.session_clock = SessionClock(clock)
         self.session_label = QLabel("")
+        self.user_label = QLabel("")  # who is logged in (with accounts)
+        self.user_label.setObjectName("userLabel")
         self._build_alarms(clock, audio_outputs)
         # Charting (issue 3): under the trends, beside the full-height numerics.
         self._open_chart = open_chart
@@ -145,9 +159,53 @@ class MainWindow(QMainWindow):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
         self._timer.start()
+        self._build_user_menu()
+        if access is not None and access.principal is not None:
+            self.set_principal(access.principal)
+        else:
+            self.apply_permissions()
         if initial is not None:
             self.picker.set_selection(*initial)
             QTimer.singleShot(0, self._auto_connect)
+
+    # -- who is logged in -------------------------------------------------------------------
+    def _build_user_menu(self) -> None:
+        self.switcher = UserSwitcher(self, self._authenticate)
+        self.switcher.switched.connect(self.set_principal)
+        self.switch_action = self.switcher.action
+        if self._authenticate is not None:
+            self.menuBar().addMenu("&User").addAction(self.switch_action)
+
+    @property
+    def switch_dialog(self) -> LoginDialog | None:
+        return self.switcher.dialog
+
+    def switch_user(self) -> LoginDialog | None:
+        """Ask who takes over the chair (window-modal; the live view keeps running)."""
+        return None if self._closed else self.switcher.ask()
+
+    def set_principal(self, principal: Principal) -> None:
+        """``principal`` acts at this chair from now on (the core's checks follow at once)."""
+        if self.access is not None:
+            self.access.principal = principal
+        self.user, self.user_role = principal.display_name, principal.role.value
+        self.user_label.setText(f"  👤 {principal.label}")
+        self.apply_permissions()
+
+    def apply_permissions(self) -> None:
+        """Enable what the logged-in user may do; the rest is disabled, saying who may."""
+        access = self.access
+        enforcing = access is not None and access.enforcing()
+        principal = access.principal if access is not None else None
+
+        def why_not(action: Action) -> str | None:
+            if not enforcing or (principal is not None and principal.may(action)):
+                return None
+            return denial_message(principal, action)
+
+        self.alarm_bar.set_permissions(why_not(Action.ACKNOWLEDGE),
+                                       why_not(Action.ACKNOWLEDGE_ATTENDING))
+        self.charting.set_permissions(principal, enforcing)
 
     # -- alarms -----------------------------------------------------------------------------
     def _build_alarms(self, clock: Clock, audio_outputs: Callable[[], Sequence[str]]) -> None:
@@ -240,6 +298,7 @@ class MainWindow(QMainWindow):
         status.setSizeGripEnabled(False)
         status.addWidget(self.device_status)
         status.addWidget(self.session_label, 1)
+        status.addPermanentWidget(self.user_label)
         status.addPermanentWidget(self.session_clock)
         status.setContentsMargins(6, 0, 10, 0)
 
@@ -366,6 +425,7 @@ class MainWindow(QMainWindow):
         alarms = getattr(recording, "alarms", None)
         bridge = ChartAlarmBridge(chart, alarms) if chart is not None and alarms else None
         self.charting.set_chart(chart, bridge)
+        self.apply_permissions()
 
     # -- GUI-thread slots -------------------------------------------------------------------
     def _on_events(self, events: list[Event]) -> None:

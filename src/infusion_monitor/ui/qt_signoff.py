@@ -1,7 +1,8 @@
 """The sign-off tab: a supervisor attests the session (printed name, meaning, comment).
 
 Shows the sign-offs so far and the addenda entered since the last one; the core
-(session/signoff.py) decides whether the session may be signed and by whom.
+(session/signoff.py) decides whether the session may be signed and by whom. Once the database
+has accounts, the printed name is the logged-in account's and the password is asked again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from infusion_monitor.clock import Clock
-from infusion_monitor.errors import ChartingError, StoreError
+from infusion_monitor.errors import InfusionMonitorError
+from infusion_monitor.session.auth import Action, denial_message
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.locking import LockState, signed_when
 from infusion_monitor.session.signoff import sign_off
@@ -57,6 +59,13 @@ class SignOffPanel(QWidget):
         self.comment = QPlainTextEdit()
         self.comment.setPlaceholderText("findings (required for 'Reviewed with findings')")
         self.comment.setMaximumHeight(70)
+        self.password = QLineEdit()
+        self.password.setObjectName("signPassword")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("your password: it signs")
+        self.password_label = QLabel("Password")
+        self._enforcing = False
+        self._no_sign: str | None = None  # why the logged-in user may not sign
         self.sign_button = QPushButton("Sign")
         self.sign_button.clicked.connect(self.sign)
         self.message = QLabel("")
@@ -70,6 +79,9 @@ class SignOffPanel(QWidget):
         form.addRow("Printed name", self.printed_name)
         form.addRow("Meaning", self.meaning)
         form.addRow("Comment", self.comment)
+        form.addRow(self.password_label, self.password)
+        self.password_label.hide()
+        self.password.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.sign_button)
         buttons.addWidget(self.message, 1)
@@ -86,11 +98,28 @@ class SignOffPanel(QWidget):
     def set_chart(self, chart: SessionChart | None) -> None:
         self.chart = chart
         self.message.setText("")
+        self.set_permissions()
+
+    def set_permissions(self) -> None:
+        """Follow who is logged in: their printed name, the password field, and the Sign
+        button disabled (saying who may) for a user who may not sign."""
+        access = None if self.chart is None else self.chart.access
+        principal = None if access is None else access.principal
+        self._enforcing = access is not None and access.enforcing()
+        self.password.setVisible(self._enforcing)
+        self.password_label.setVisible(self._enforcing)
+        self.printed_name.setReadOnly(self._enforcing)
+        if self._enforcing:
+            self.printed_name.setText(principal.display_name if principal else "")
+        self._no_sign = None
+        if self._enforcing and (principal is None or not principal.may(Action.SIGN_OFF)):
+            self._no_sign = denial_message(principal, Action.SIGN_OFF)
+        self.sign_button.setToolTip(self._no_sign or "")
         self.refresh()
 
     def refresh(self) -> None:
         chart = self.chart
-        self.sign_button.setEnabled(chart is not None)
+        self.sign_button.setEnabled(chart is not None and self._no_sign is None)
         if chart is None:
             self.state.setText("No session.")
             self.history.setText("")
@@ -102,12 +131,15 @@ class SignOffPanel(QWidget):
         chart = self.chart
         if chart is None:
             return
+        password = self.password.text()
+        self.password.clear()
         try:
             done = sign_off(chart.store.engine, chart.session_id, signed_by=self._user(),
                             printed_name=self.printed_name.text(), role=self._role(),
                             meaning=self.meaning.currentData(),
-                            comment=self.comment.toPlainText(), clock=self._clock)
-        except (ChartingError, StoreError) as exc:
+                            comment=self.comment.toPlainText(), clock=self._clock,
+                            access=chart.access, password=password)
+        except InfusionMonitorError as exc:
             self.message.setText(f"✖ {exc}")  # what was typed stays for a second try
             return
         chart.reload()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from infusion_monitor.store import models_clinical  # noqa: F401 - registers its tables
+from infusion_monitor.store import models_clinical, models_users  # noqa: F401 - their tables
 from infusion_monitor.store.models import Base
 
 connection = context.config.attributes.get("connection")
