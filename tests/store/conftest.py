@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from infusion_monitor.store import Database, open_database
 from tests.pgdb import scratch_database
 
 PG_ENV = "INFUSION_MONITOR_TEST_PG"
@@ -35,3 +36,11 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once on SQLite and once on PostgreSQL."""
     name = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database on the engine ``db_url`` names, closed afterwards."""
+    database = open_database(db_url)
+    yield database
+    database.close()

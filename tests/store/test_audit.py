@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from hashlib import sha256
 
@@ -27,13 +27,6 @@ from infusion_monitor.vitals import Reading, Vital
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 NURSE = "R. Nurse"
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = open_database(db_url)
-    yield database
-    database.close()
 
 
 @pytest.fixture

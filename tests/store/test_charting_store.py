@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -13,20 +12,13 @@ from sqlalchemy import event
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.phases import Phase
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.charting import ChartStore, chains, latest, versions
 from infusion_monitor.vitals import Reading, Vital
 
 T0 = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
 CHARTING_TABLES = ("checkins", "phase_markers", "minute_entries", "notes", "cadss_forms",
                    "alarm_events")
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = open_database(db_url)
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -4,25 +4,17 @@ is found by ``audit verify``. Both engines."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from infusion_monitor.errors import ConfigError
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.audit import AuditLog
 from infusion_monitor.store.users import UserStore
 
 T = 1_780_000_000_000_000
 HASH = "$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    with open_database(db_url) as database:
-        yield database
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -41,13 +40,6 @@ def block(i: int, samples: tuple[int, ...] | None = None, *,
     t = T0 + timedelta(seconds=i * BLOCK_S, milliseconds=jitter_ms)
     return WaveformBlock("pleth", RATE, pleth(i) if samples is None else samples, unit="",
                          scale=1.0, quality=quality, t_received=t)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = open_database(db_url)
-    yield database
-    database.close()
 
 
 @pytest.fixture
