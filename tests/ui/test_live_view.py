@@ -235,3 +235,22 @@ def test_numerics_are_big_enough_to_read_across_the_room(live: Harness, qtbot: Q
     for tile in w.tiles.values():  # the text fits its box
         metrics = tile.value_label.fontMetrics()
         assert metrics.horizontalAdvance(tile.value_text) <= tile.value_label.width()
+
+
+def test_an_oximeter_alone_says_which_tiles_it_cannot_fill(harness: Harness,
+                                                           qtbot: QtBot) -> None:
+    window = harness.window
+    assert window.connect_to("nonin", "/dev/ttyUSB0", 9600)
+    tiles = window.tiles
+    for vital in (Vital.HR, Vital.NIBP_SYS):
+        assert tiles[vital].state is TileState.WAITING
+        assert tiles[vital].status_label.text() == "not sent by this monitor"
+    for vital in (Vital.PR, Vital.SPO2):
+        assert tiles[vital].status_label.text() == "waiting for first value"
+    harness.recordings[-1].deliver([Reading(Vital.PR, 71), Reading(Vital.SPO2, 97)])
+    qtbot.waitUntil(lambda: tiles[Vital.PR].value_label.text() == "71")
+    assert tiles[Vital.HR].status_label.text() == "not sent by this monitor"
+    window.stop_recording()
+    # A monitor that sends everything: every tile waits for its value again.
+    assert window.connect_to("datex-s5", "/dev/ttyUSB0", 19200)
+    assert {t.status_label.text() for t in tiles.values()} == {"waiting for first value"}

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from infusion_monitor.devices.base import Codec, SerialSettings
 from infusion_monitor.errors import ConfigError
+from infusion_monitor.vitals import NIBP, Vital
+
+_MONITOR = frozenset({Vital.HR, Vital.PR, Vital.SPO2, *NIBP})
+_OXIMETER = frozenset({Vital.PR, Vital.SPO2, Vital.PI})
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +19,7 @@ class ProtocolInfo:
     title: str
     target: str  # "module:Class"
     serial: SerialSettings
+    sends: frozenset[Vital] = _MONITOR  # what the device can send (the tiles say what it cannot)
 
     def load(self) -> type[Codec]:
         module, _, cls = self.target.partition(":")
@@ -44,12 +49,14 @@ PROTOCOLS: dict[str, ProtocolInfo] = {
             "Masimo Rad-8 / Radical-7 (ASCII 1)",
             "infusion_monitor.devices.masimo:MasimoCodec",
             SerialSettings(baudrate=9600, bytesize=8, parity="N", stopbits=1),
+            _OXIMETER | {Vital.PVI},
         ),
         ProtocolInfo(
             "nonin",
             "Nonin pulse oximeter (format #2 / #7)",
             "infusion_monitor.devices.nonin:NoninCodec",
             SerialSettings(baudrate=9600, bytesize=8, parity="N", stopbits=1),
+            _OXIMETER,
         ),
     )
 }

@@ -373,8 +373,11 @@ class MainWindow(QMainWindow):
         recording.recorder.subscribe(feed.push_events)
         recording.add_state_listener(feed.push_state)
         self.trends.start_session(self._clock.now())
-        for tile in self.tiles.values():
-            tile.reset()
+        sends = get_protocol(protocol).sends
+        for vital, tile in self.tiles.items():
+            # An oximeter alone sends no ECG HR and no NIBP: say so, not "waiting".
+            tile.reset("waiting for first value" if vital in sends
+                       else "not sent by this monitor")
         self.pleth.reset()
         self.recording, self.feed = recording, feed
         self._attach_chart(recording)

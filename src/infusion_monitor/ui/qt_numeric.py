@@ -255,11 +255,11 @@ class _Tile(QFrame):
             return TileState.MARKED, f"{self._marked(quality)} · {ago}", theme.AMBER
         return TileState.VALID, f"{extra}{ago}", theme.MUTED
 
-    def reset(self) -> None:
-        """Forget everything shown (a new session starts)."""
+    def reset(self, status: str = "waiting for first value") -> None:
+        """Forget everything shown (a new session starts); ``status`` says what to expect."""
         self._received = None
         self._invalid_reason = ""
-        self._show(TileState.WAITING, NO_VALUE, "waiting for first value", theme.MUTED)
+        self._show(TileState.WAITING, NO_VALUE, status, theme.MUTED)
 
     def refresh(self) -> None:  # pragma: no cover - overridden
         """Re-evaluate age and staleness (called by the window's redraw timer)."""
@@ -291,9 +291,9 @@ class NumericTile(_Tile):
         self._value: float | None = None
         self._quality = Quality.OK
 
-    def reset(self) -> None:
+    def reset(self, status: str = "waiting for first value") -> None:
         """Forget everything shown (a new session starts)."""
-        super().reset()
+        super().reset(status)
         self._value = None
         self._quality = Quality.OK
 
@@ -359,9 +359,9 @@ class NibpTile(_Tile):
         # A fixed row, whatever the text: the layout must not wait for a size hint to settle.
         self.mean_label.setFixedHeight(int(px * 1.3))
 
-    def reset(self) -> None:
+    def reset(self, status: str = "waiting for first value") -> None:
         """Forget everything shown (a new session starts)."""
-        super().reset()
+        super().reset(status)
         self._values.clear()
         self._quality = Quality.OK
         self._measurement = self._measured = None
