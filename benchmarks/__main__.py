@@ -10,7 +10,8 @@ import time
 from benchmarks.table import format_table
 
 MODULES = (
-    "codec_throughput", "latency_pty", "alarm_latency", "review_speed", "pleth_cpu",
+    "codec_throughput", "latency_pty", "alarm_latency", "writer_throughput", "review_speed",
+    "pleth_cpu",
     "overview_latency",
 )
 
