@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -17,7 +16,7 @@ from infusion_monitor.session.alarm_monitor import AlarmMonitor
 from infusion_monitor.session.live import LiveRecording
 from infusion_monitor.session.phases import Phase
 from infusion_monitor.session.recorder import Recorder
-from infusion_monitor.store import StoreWriter, open_database
+from infusion_monitor.store import StoreWriter
 from infusion_monitor.store.alarm_log import AlarmLog
 from infusion_monitor.vitals import Reading, Vital
 
@@ -33,12 +32,6 @@ def wait_until(predicate, timeout: float = 5.0) -> None:
 
 def tickers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "alarm-ticker"]
-
-
-@pytest.fixture
-def db(tmp_path: Path):
-    with open_database(f"sqlite:///{tmp_path / 'm.db'}") as database:
-        yield database
 
 
 def new_session(db) -> int:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.session.alarm_monitor import AlarmMonitor
 from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.vitals import Reading, Vital
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -22,13 +18,6 @@ CHECK_IN = {
     "weight_kg": 70.0, "dose_mg_per_kg": 0.5, "planned_minutes": 40,
     "attending": "Dr A", "nurse": "nurse.n", "by": "nurse.n",
 }
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'chart.db'}")
-    yield database
-    database.close()
 
 
 class Setup:

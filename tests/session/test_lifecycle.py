@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +11,7 @@ from infusion_monitor.clock import ManualClock
 from infusion_monitor.errors import ChartingError
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.phases import Phase
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.models_clinical import (
     AlarmEventRow,
     CadssFormRow,
@@ -31,13 +29,6 @@ CHECK_IN = {
     "weight_kg": 72.5, "dose_mg_per_kg": 0.5, "planned_minutes": 40,
     "attending": "Dr Who", "nurse": "N. Ightingale", "by": "nurse.n",
 }
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'chart.db'}")
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ Every refusal is checked to write nothing in any table, sign-offs included.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +15,7 @@ from infusion_monitor.errors import ChartingError
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.locking import LockState
 from infusion_monitor.session.signoff import lock_state, sign_off
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.models_clinical import (
     AlarmEventRow,
     CadssFormRow,
@@ -43,13 +41,6 @@ SUPERVISOR = {"signed_by": "sup.s", "printed_name": "Dr S. Upervisor", "role": "
 CADSS = {1: 0, 2: 0, 6: 0, 7: 0, 15: 0, 22: 0}
 LOCKED = r"This session was signed off by Dr S\. Upervisor on 2026-03-02 \d\d:\d\d UTC: " \
          r"changes are addenda — amend an entry with a reason"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'signoff.db'}")
-    yield database
-    database.close()
 
 
 @pytest.fixture
