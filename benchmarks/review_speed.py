@@ -65,7 +65,7 @@ def run() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sessions.db"
         started = time.perf_counter()
-        build_session(path).database.close()
+        build_session(f"sqlite:///{path}").database.close()
         database = open_database(f"sqlite:///{path}")
         seed_copies(database.engine, 1, SESSIONS)
         seed_s = time.perf_counter() - started

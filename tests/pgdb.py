@@ -1,12 +1,30 @@
-"""A throw-away PostgreSQL database on a server the tests or benchmarks are given."""
+"""Test databases on either engine: a SQLite file, or a throw-away PostgreSQL database on the
+server named by $INFUSION_MONITOR_TEST_PG (mandatory in CI, skipped with the reason on a laptop)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, make_url
+
+PG_ENV = "INFUSION_MONITOR_TEST_PG"
+#: ``params=ENGINES`` runs a fixture's tests once per engine; the PostgreSQL ones are marked.
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pg_server() -> str:
+    """The server URL in $INFUSION_MONITOR_TEST_PG; without it, fail in CI and skip elsewhere."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} is not set: a PostgreSQL server is required in CI")
+        pytest.skip(f"set {PG_ENV}=postgresql+psycopg://user@host:5432/db to run PostgreSQL tests")
+    return base
 
 
 @contextmanager
@@ -25,3 +43,13 @@ def scratch_database(server_url: str, prefix: str = "im_test") -> Iterator[str]:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+@contextmanager
+def database_url(engine: str, directory: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database on ``engine`` ("sqlite": a file under ``directory``)."""
+    if engine == "sqlite":
+        yield f"sqlite:///{directory / 'data' / 'test.db'}"
+    else:
+        with scratch_database(pg_server()) as url:
+            yield url

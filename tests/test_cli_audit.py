@@ -6,7 +6,6 @@ in SQL, and ``audit verify`` names the broken entry, on both engines.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,14 +20,6 @@ from infusion_monitor.store import StoreWriter, open_database
 from infusion_monitor.store.audit import AuditLog, current_user
 from infusion_monitor.store.charting import ChartStore
 from infusion_monitor.vitals import Reading, Vital
-
-# The store tests' database fixtures (a SQLite file, a scratch PostgreSQL database).
-_spec = importlib.util.spec_from_file_location(
-    "store_conftest_for_cli_audit", Path(__file__).parent / "store" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-sqlite_url, pg_url, db_url = _fixtures.sqlite_url, _fixtures.pg_url, _fixtures.db_url
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
@@ -160,12 +151,12 @@ def test_usage_and_missing_session(capsys, session) -> None:
     assert (code, err) == (1, "infusion-monitor: no session 999\n")
 
 
-def test_the_installed_command_exits_1_on_a_broken_trail(sqlite_url: str) -> None:
-    with open_database(sqlite_url) as db:
+def test_the_installed_command_exits_1_on_a_broken_trail(db_url: str) -> None:
+    with open_database(db_url) as db:
         sid = db.repository.create_session(source="gui", protocol="p", started=T0, by="w")
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE sessions SET protocol = 'q' WHERE id = :s"), {"s": sid})
-    done = subprocess.run([sys.executable, "-m", "infusion_monitor.cli", "--db", sqlite_url,
+    done = subprocess.run([sys.executable, "-m", "infusion_monitor.cli", "--db", db_url,
                            "audit", "verify"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stdout.startswith("audit trail BROKEN at entry #1 (chain session:")

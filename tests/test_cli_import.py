@@ -1,7 +1,7 @@
-"""``infusion-monitor import`` of a real S/5 capture (issue 2, Done-when 2), through the CLI."""
+"""``infusion-monitor import`` of a real S/5 capture (issue 2, Done-when 2), through the CLI,
+into a SQLite file and into a PostgreSQL database."""
 
 import shutil
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -11,26 +11,35 @@ import pytest
 
 from infusion_monitor.devices.base import DeviceEventKind
 from infusion_monitor.store import open_database
+from infusion_monitor.store.db import inspect_database
 from infusion_monitor.vitals import Quality, Vital
 
 FIXTURE = Path(__file__).parent / "fixtures" / "datex-s5" / "AS3Rawoutput1.raw"
 
 
-def cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, db: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infusion_monitor.cli", "--db", str(db), *args],
+        [sys.executable, "-m", "infusion_monitor.cli", "--db", db, *args],
         capture_output=True, text=True, timeout=120,
     )
 
 
-def test_import_real_capture_yields_123_hr_readings_and_2_rejected_frames(tmp_path):
-    db = tmp_path / "import.db"
+def stored_sessions(url: str) -> int:
+    """How many sessions the database at ``url`` holds; 0, without creating it, if it is empty."""
+    if inspect_database(url).revision is None:
+        return 0
+    with open_database(url) as database:
+        return len(database.repository.list_sessions())
+
+
+def test_import_real_capture_yields_123_hr_readings_and_2_rejected_frames(db_url):
+    db = db_url
     done = cli("import", "--protocol", "datex-s5", str(FIXTURE), "--patient", "MRN-1", db=db)
     assert done.returncode == 0, done.stderr
     sid = int(done.stdout.strip())
     assert "123 readings" in done.stderr and "2 rejected frames" in done.stderr
 
-    with open_database(f"sqlite:///{db}") as database:
+    with open_database(db) as database:
         readings = database.repository.readings(sid)
         events = database.repository.device_events(sid)
         info = database.repository.get_session(sid)
@@ -49,8 +58,8 @@ def test_import_real_capture_yields_123_hr_readings_and_2_rejected_frames(tmp_pa
     assert info.patient_id == "MRN-1" and info.source == "import"
 
 
-def test_import_then_export_csv_round_trips(tmp_path):
-    db = tmp_path / "import.db"
+def test_import_then_export_csv_round_trips(tmp_path, db_url):
+    db = db_url
     sid = cli("import", "--protocol", "datex-s5", str(FIXTURE), db=db).stdout.strip()
     out = tmp_path / "readings.csv"
     done = cli("export", sid, "--format", "csv", "-o", str(out), db=db)
@@ -70,40 +79,41 @@ def test_import_then_export_csv_round_trips(tmp_path):
     ],
     ids=["empty", "garbage", "wrong-protocol"],
 )
-def test_import_of_a_bad_file_fails_cleanly_and_creates_nothing(tmp_path, content, message):
-    db = tmp_path / "import.db"
+def test_import_of_a_bad_file_fails_cleanly_and_creates_nothing(tmp_path, db_url, content,
+                                                                message):
+    db = db_url
     bad = tmp_path / "bad.raw"
     bad.write_bytes(content)
     done = cli("import", "--protocol", "datex-s5", str(bad), db=db)
     assert done.returncode == 1
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-    if db.exists():
-        rows = sqlite3.connect(db).execute("select count(*) from sessions").fetchone()[0]
-        assert rows == 0
+    assert stored_sessions(db) == 0
 
 
-def test_import_of_a_truncated_capture_keeps_what_is_valid(tmp_path):
-    db = tmp_path / "import.db"
+def test_import_of_a_truncated_capture_keeps_what_is_valid(tmp_path, db_url):
+    db = db_url
     cut = tmp_path / "cut.raw"
     shutil.copy(FIXTURE, cut)
     data = cut.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     done = cli("import", "--protocol", "datex-s5", str(cut), db=db)
     assert done.returncode == 0, done.stderr
-    with open_database(f"sqlite:///{db}") as database:
+    with open_database(db) as database:
         n = len(database.repository.readings(int(done.stdout)))
     assert 0 < n < 123
 
 
 def test_missing_file_and_unknown_protocol_are_clear_errors(tmp_path):
-    done = cli("import", "--protocol", "datex-s5", str(tmp_path / "nope.raw"), db=tmp_path / "x.db")
+    # No data reaches a database here (the arguments are refused first): SQLite only.
+    db = str(tmp_path / "x.db")
+    done = cli("import", "--protocol", "datex-s5", str(tmp_path / "nope.raw"), db=db)
     assert done.returncode == 1 and "cannot read" in done.stderr
-    done = cli("import", "--protocol", "bogus", str(FIXTURE), db=tmp_path / "x.db")
+    done = cli("import", "--protocol", "bogus", str(FIXTURE), db=db)
     assert done.returncode == 2 and "invalid choice" in done.stderr
 
 
-def test_import_of_an_oximeter_capture_keeps_the_pleth_as_waveform_blocks(tmp_path):
+def test_import_of_an_oximeter_capture_keeps_the_pleth_as_waveform_blocks(tmp_path, db_url):
     """A Nonin capture (the simulator's file output): values as readings, the pleth as blocks."""
     import json
 
@@ -114,11 +124,11 @@ def test_import_of_an_oximeter_capture_keeps_the_pleth_as_waveform_blocks(tmp_pa
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1],
     )
     assert sim.returncode == 0, sim.stderr
-    db = tmp_path / "import.db"
+    db = db_url
     done = cli("import", "--protocol", "nonin", str(capture), db=db)
     assert done.returncode == 0, done.stderr
     sid = int(done.stdout.strip())
-    with open_database(f"sqlite:///{db}") as database:
+    with open_database(db) as database:
         readings = database.repository.readings(sid)
         blocks = database.repository.waveform_blocks(sid)
     sent = sorted((vital, float(value)) for line in truth.read_text().splitlines()

@@ -69,10 +69,10 @@ def test_the_commands_take_a_workstation_option(capsys: pytest.CaptureFixture[st
     assert exc.value.code == 2 and "--workstation is empty" in capsys.readouterr().err
 
 
-def test_a_live_recording_stores_its_workstation(tmp_path: Path,
+def test_a_live_recording_stores_its_workstation(db_url: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(WORKSTATION_ENV, "chair-env")
-    with open_database(f"sqlite:///{tmp_path / 'w.db'}") as database:
+    with open_database(db_url) as database:
         made = []
         for explicit in (None, "chair-7"):
             rec = LiveRecording(database, protocol="datex-s5", url="loop://", source="record",

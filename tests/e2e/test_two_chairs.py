@@ -26,13 +26,6 @@ from infusion_monitor.store import Database, open_database
 from infusion_monitor.store.models import ReadingRow, SessionRow
 from infusion_monitor.store.models_clinical import AlarmEventRow
 
-_spec = importlib.util.spec_from_file_location(
-    "store_conftest_for_two_chairs", Path(__file__).parents[1] / "store" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-pg_url = _fixtures.pg_url  # a scratch PostgreSQL database; fails (not skips) in CI without one
-
 _e2e_spec = importlib.util.spec_from_file_location(
     "e2e_conftest_for_two_chairs", Path(__file__).parent / "conftest.py")
 assert _e2e_spec is not None and _e2e_spec.loader is not None
@@ -59,20 +52,12 @@ class Chair:
     session_id: int = 0
 
 
-class PgRun(Run):
-    """A ``Run`` whose recorder writes to a PostgreSQL URL instead of a SQLite file."""
-
-    def __init__(self, tmp: Path, url: str) -> None:
-        super().__init__(tmp)
-        self.db = url  # type: ignore[assignment]  # Run passes it on as --db
-
-
 @pytest.fixture
 def chairs(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Chair]]:
     out = {}
     for name in CHAIRS:
         (tmp_path / name).mkdir()
-        out[name] = Chair(name, PgRun(tmp_path / name, pg_url))
+        out[name] = Chair(name, Run(tmp_path / name, pg_url))
     try:
         yield out
     finally:

@@ -2,7 +2,8 @@
 
 The simulator's ``hypertensive`` scenario is encoded as real Datex frames, decoded by the codec,
 stamped by the recorder, stored by the writer, charted through ``SessionChart`` and judged by the
-alarm monitor, all under a manual clock: a 75-minute session takes a few seconds.
+alarm monitor, all under a manual clock: a 75-minute session takes a few seconds. It is built
+once per engine (a SQLite file, then a scratch PostgreSQL database) and shared read-only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -24,6 +24,7 @@ from infusion_monitor.session.recorder import Recorder
 from infusion_monitor.store import Database, StoreWriter, open_database
 from simulators.datex import DatexS5Stream
 from simulators.patient import PatientModel
+from tests.pgdb import ENGINES, database_url
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 NURSE = "R. Nurse"
@@ -60,8 +61,9 @@ class SimulatedSession:
     response_text: str = "repeated NIBP: 204/122; attending at the chair"
 
 
-def build_session(path: Path) -> SimulatedSession:
-    database = open_database(f"sqlite:///{path}")
+def build_session(url: str) -> SimulatedSession:
+    """The session, stored in the (empty) database at ``url``; its ``database`` stays open."""
+    database = open_database(url)
     clock = ManualClock(T0)
     repo = database.repository
     sid = repo.create_session(source="gui", protocol="datex-s5", port="/dev/ttyUSB0", started=T0)
@@ -121,12 +123,14 @@ def build_session(path: Path) -> SimulatedSession:
     return session
 
 
-@pytest.fixture(scope="session")
-def simulated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedSession]:
+@pytest.fixture(scope="session", params=ENGINES)
+def simulated_session(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedSession]:
     """A closed 75-minute hypertensive session: charted, amended, alarmed (read-only!)."""
-    session = build_session(tmp_path_factory.mktemp("simulated") / "session.db")
-    yield session
-    session.database.close()
+    with database_url(request.param, tmp_path_factory.mktemp("simulated")) as url:
+        session = build_session(url)
+        yield session
+        session.database.close()
 
 
 SUPERVISOR = "Dr S. Upervisor"
@@ -135,14 +139,14 @@ ADDENDUM = "patient phoned next morning: well at home"
 
 
 @pytest.fixture
-def signed_session(tmp_path: Path) -> Iterator[SimulatedSession]:
+def signed_session(db_url: str) -> Iterator[SimulatedSession]:
     """A fresh copy of the simulated session (not the shared read-only one), signed off with
     findings by a supervisor, then given one addendum note that is not yet signed off."""
     from datetime import timedelta
 
     from infusion_monitor.session.signoff import sign_off
 
-    session = build_session(tmp_path / "signed.db")
+    session = build_session(db_url)
     clock = ManualClock(T0 + timedelta(hours=2))
     sign_off(session.database, session.session_id, signed_by="sup.s", printed_name=SUPERVISOR,
              role="supervisor", meaning="reviewed_with_findings", comment=FINDINGS, clock=clock)

@@ -48,16 +48,15 @@ def test_header_and_rows():
     ]
 
 
-def test_cli_export_alarms_csv(tmp_path, capsys):
-    db_path = tmp_path / "x.db"
-    with open_database(f"sqlite:///{db_path}") as db:
+def test_cli_export_alarms_csv(tmp_path, capsys, db_url):
+    with open_database(db_url) as db:
         sid = db.repository.create_session(source="record", protocol="datex-s5", port="x",
                                            patient_id=None, started=T0)
         AlarmLog(db.engine).append(sid, [to_record(c) for c in changes()])
     out = tmp_path / "alarms.csv"
-    assert main(["--db", str(db_path), "export", str(sid), "--format", "alarms-csv",
+    assert main(["--db", db_url, "export", str(sid), "--format", "alarms-csv",
                  "-o", str(out)]) == 0
     assert "wrote 4 alarms" in capsys.readouterr().err
     assert out.read_text().splitlines()[0].startswith("start_utc,end_utc,condition")
-    assert main(["--db", str(db_path), "export", str(sid + 5), "--format", "alarms-csv"]) == 1
+    assert main(["--db", db_url, "export", str(sid + 5), "--format", "alarms-csv"]) == 1
     assert "no session" in capsys.readouterr().err

@@ -362,9 +362,8 @@ def test_write_hl7_separates_segments_with_cr():
     assert "\n" not in text and text.count("MSH|") == 2 and text.endswith("\r")
 
 
-def test_cli_export_hl7(tmp_path, capsys):
-    db_path = tmp_path / "s.db"
-    with open_database(f"sqlite:///{db_path}") as db:
+def test_cli_export_hl7(tmp_path, capsys, db_url):
+    with open_database(db_url) as db:
         sid = db.repository.create_session(source="record", protocol="datex-s5", port="x",
                                            started=T0)
         db.repository.insert_readings(sid, [
@@ -372,13 +371,13 @@ def test_cli_export_hl7(tmp_path, capsys):
             Reading(Vital.HR, 0, Quality.ARTIFACT, t_received=at(6)),
         ])
     out = tmp_path / "s.hl7"
-    assert main(["--db", str(db_path), "export", str(sid), "--format", "hl7", "-o",
+    assert main(["--db", db_url, "export", str(sid), "--format", "hl7", "-o",
                  str(out)]) == 0
     assert "wrote 1 HL7" in capsys.readouterr().err
     er7 = out.read_bytes().decode()
     assert "\n" not in er7
     validate_strict(er7.rstrip("\r"))
     assert [r["obx5"] for r in obx_rows(er7) if r["obx3"] not in HEADERS] == ["80", "97"]
-    assert main(["--db", str(db_path), "export", str(sid), "--format", "hl7",
+    assert main(["--db", db_url, "export", str(sid), "--format", "hl7",
                  "--per-minute"]) == 0
     assert capsys.readouterr().out.count("MSH|") == 1

@@ -69,8 +69,8 @@ def charted_session(url: str) -> tuple[int, SessionChart]:
     return sid, chart
 
 
-def test_exact_header_and_rows(tmp_path: Path) -> None:
-    _, chart = charted_session(f"sqlite:///{tmp_path / 'x.db'}")
+def test_exact_header_and_rows(db_url: str) -> None:
+    _, chart = charted_session(db_url)
     out = io.StringIO()
     assert write_minutes_csv(chart.minute_rows(), out) == 4
     lines = out.getvalue().splitlines()
@@ -96,15 +96,15 @@ def test_exact_header_and_rows(tmp_path: Path) -> None:
     )
 
 
-def test_cli_exports_minutes_csv(tmp_path: Path, capsys) -> None:
-    url = f"sqlite:///{tmp_path / 'y.db'}"
-    sid, _ = charted_session(url)
+def test_cli_exports_minutes_csv(tmp_path: Path, capsys, db_url: str) -> None:
+    sid, _ = charted_session(db_url)
     out = tmp_path / "minutes.csv"
-    assert main(["export", str(sid), "--format", "minutes-csv", "-o", str(out), "--db", url]) == 0
+    assert main(["export", str(sid), "--format", "minutes-csv", "-o", str(out),
+                 "--db", db_url]) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == EXPECTED_HEADER and len(lines) == 5
     assert "wrote 4 minutes" in capsys.readouterr().err
-    assert main(["export", str(sid), "--format", "minutes-csv", "--db", url]) == 0
+    assert main(["export", str(sid), "--format", "minutes-csv", "--db", db_url]) == 0
     assert capsys.readouterr().out.splitlines() == lines
-    assert main(["export", "999", "--format", "minutes-csv", "--db", url]) == 1
+    assert main(["export", "999", "--format", "minutes-csv", "--db", db_url]) == 1
     assert "no session 999" in capsys.readouterr().err

@@ -169,8 +169,9 @@ def test_escape_and_printable() -> None:
     assert printable("ą ≤ − ✓") == "a ≤ − ?"
 
 
-def test_a_session_without_check_in_or_values_still_prints(qapp, tmp_path, shots) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'empty.db'}")
+def test_a_session_without_check_in_or_values_still_prints(qapp, tmp_path, shots,
+                                                           db_url) -> None:
+    db = open_database(db_url)
     t0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
     sid = db.repository.create_session(source="import", protocol="datex-s5", started=t0,
                                        patient_id="P-77")

@@ -4,9 +4,8 @@ one works and the record names the logged-in user, not a typed name. Both engine
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,19 +34,12 @@ from infusion_monitor.session.auth import (
 )
 from infusion_monitor.session.lifecycle import SessionChart
 from infusion_monitor.session.signoff import sign_off
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.alarm_log import AlarmLog
 from infusion_monitor.store.audit import AuditEntry, AuditLog
 from infusion_monitor.store.models import Base
 from infusion_monitor.store.users import UserStore
 from infusion_monitor.vitals import Reading, Vital
-
-_spec = importlib.util.spec_from_file_location(
-    "store_conftest_for_auth", Path(__file__).parents[1] / "store" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-sqlite_url, pg_url, db_url = _fixtures.sqlite_url, _fixtures.pg_url, _fixtures.db_url
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 #: One account per role: (username, display name, password).
@@ -75,12 +67,6 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id with tiny costs, so the many logins here take milliseconds."""
     monkeypatch.setattr(accounts, "HASHER",
                         PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    with open_database(db_url) as database:
-        yield database
 
 
 @pytest.fixture

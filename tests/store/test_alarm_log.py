@@ -62,9 +62,9 @@ def test_fold_gives_start_end_worst_ack_and_responses():
     assert (flag.priority, flag.end) == ("high", None)  # raised medium, made high later
 
 
-def test_alarm_events_go_through_the_writer_and_read_back(tmp_path):
+def test_alarm_events_go_through_the_writer_and_read_back(db_url):
     changes = a_session_of_changes()
-    with open_database(f"sqlite:///{tmp_path / 'a.db'}") as db:
+    with open_database(db_url) as db:
         sid = db.repository.create_session(source="record", protocol="datex-s5", port="x",
                                            patient_id=None, started=T0)
         writer = StoreWriter(db.repository)
@@ -83,8 +83,8 @@ def test_alarm_events_go_through_the_writer_and_read_back(tmp_path):
         assert log.alarms(sid + 1) == []
 
 
-def test_limit_changes_are_appended_and_read_per_session(tmp_path):
-    with open_database(f"sqlite:///{tmp_path / 'a.db'}") as db:
+def test_limit_changes_are_appended_and_read_per_session(db_url):
+    with open_database(db_url) as db:
         sid = db.repository.create_session(source="record", protocol="datex-s5", port="x",
                                            patient_id=None, started=T0)
         log = AlarmLog(db.engine)
@@ -95,8 +95,9 @@ def test_limit_changes_are_appended_and_read_per_session(tmp_path):
         assert log.limit_changes(None) == [clinic]
 
 
-def test_writer_refuses_an_alarm_event_with_a_naive_time(tmp_path):
-    with open_database(f"sqlite:///{tmp_path / 'a.db'}") as db:
+def test_writer_refuses_an_alarm_event_with_a_naive_time(sqlite_url):
+    # Refused before anything reaches the database: one engine is enough.
+    with open_database(sqlite_url) as db:
         writer = StoreWriter(db.repository)
         try:
             with pytest.raises(ValueError, match="naive"):

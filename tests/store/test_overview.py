@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import insert
 
 from infusion_monitor.clock import to_us
 from infusion_monitor.session.phases import Phase
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.store.alarm_log import AlarmEventRecord, AlarmLog
 from infusion_monitor.store.charting import ChartStore
 from infusion_monitor.store.models import SessionRow
@@ -21,13 +19,6 @@ NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 SINCE = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)  # "today" for these tests
 S = timedelta(seconds=1)
 MIN = timedelta(minutes=1)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = open_database(db_url)
-    yield database
-    database.close()
 
 
 def session(db: Database, workstation: str, started: datetime, *, ended: datetime | None = None,

@@ -21,13 +21,6 @@ from infusion_monitor.vitals import Reading, Vital
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = open_database(db_url)
-    yield database
-    database.close()
-
-
 class Heard:
     """Collects on_change calls from the listener thread."""
 

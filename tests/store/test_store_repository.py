@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind
 from infusion_monitor.errors import StoreError
-from infusion_monitor.store import Database, Repository, open_database
+from infusion_monitor.store import Database, Repository
 from infusion_monitor.vitals import Quality, Reading, Vital
 
 T0 = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = open_database(db_url)
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from infusion_monitor.devices.base import Event
 from infusion_monitor.devices.link import LinkState
 from infusion_monitor.session.alarm_monitor import AlarmMonitor
 from infusion_monitor.session.recorder import Recorder
-from infusion_monitor.store import Database, open_database
+from infusion_monitor.store import Database
 from infusion_monitor.ui.app import make_window
 from infusion_monitor.ui.qt_main_window import MainWindow
 
@@ -194,19 +194,10 @@ def shots_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    """A fresh SQLite session database in the test's directory."""
-    db = open_database(f"sqlite:///{tmp_path / 'session.db'}")
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-@pytest.fixture
-def db(database: Database) -> Database:
-    """The same database, under the name the charting tests use."""
-    return database
+def database(db: Database) -> Database:
+    """The root conftest's ``db`` (a fresh database on each engine), under the name the live
+    tests use."""
+    return db
 
 
 class PtySimulator:

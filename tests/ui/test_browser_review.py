@@ -29,30 +29,32 @@ from infusion_monitor.store.models import Base
 from infusion_monitor.ui.qt_browser import PAGE, SessionBrowser
 from infusion_monitor.ui.qt_review import ReviewWindow
 from simulators.sessions import seed_copies
+from tests.pgdb import ENGINES, database_url
 
 N = 10_000
 
 
-def _build_session(path: Path) -> object:
+def _build_session(url: str) -> object:
     spec = importlib.util.spec_from_file_location(
         "export_conftest", Path(__file__).parents[1] / "export" / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
-    return module.build_session(path)
+    return module.build_session(url)
 
 
-@pytest.fixture(scope="module")
-def big_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+@pytest.fixture(scope="module", params=ENGINES)
+def big_db(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """One simulated 75-min session (id 1) and 10,000 copies of it (seeded in bulk)."""
-    path = tmp_path_factory.mktemp("browse") / "sessions.db"
-    template = _build_session(path)
-    template.database.close()  # type: ignore[attr-defined]
-    database = open_database(f"sqlite:///{path}")
-    seed_copies(database.engine, 1, N)
-    yield database
-    database.close()
+    with database_url(request.param, tmp_path_factory.mktemp("browse")) as url:
+        template = _build_session(url)
+        template.database.close()  # type: ignore[attr-defined]
+        database = open_database(url)
+        seed_copies(database.engine, 1, N)
+        yield database
+        database.close()
 
 
 def counts(database: Database) -> dict[str, int]:

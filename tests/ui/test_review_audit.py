@@ -24,8 +24,8 @@ T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[tuple[Database, int]]:
-    db = open_database(f"sqlite:///{tmp_path / 'r.db'}")
+def database(db_url: str) -> Iterator[tuple[Database, int]]:
+    db = open_database(db_url)
     sid = db.repository.create_session(source="gui", protocol="datex-s5", started=T0, by="ws")
     store = ChartStore(db.engine)
     first = store.add_minute_entry(sid, minute=7, dissociation=1, rass=0, distress=0,

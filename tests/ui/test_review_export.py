@@ -23,10 +23,12 @@ from infusion_monitor.export.record import SessionRecord, load_session_record
 from infusion_monitor.ui import qt_export
 from infusion_monitor.ui.qt_export import SHOW_PROGRESS_AFTER_MS
 from infusion_monitor.ui.qt_review import ReviewWindow
+from tests.pgdb import ENGINES, database_url
 
 
-@pytest.fixture(scope="module")
-def record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionRecord]:
+@pytest.fixture(scope="module", params=ENGINES)
+def record(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionRecord]:
     """The simulated 75-minute session of the export tests, loaded as the review loads it."""
     spec = importlib.util.spec_from_file_location(
         "export_conftest_for_review", Path(__file__).parents[1] / "export" / "conftest.py")
@@ -34,9 +36,10 @@ def record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionRecord]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    session = module.build_session(tmp_path_factory.mktemp("review-export") / "s.db")
-    yield load_session_record(session.database, session.session_id, ManualClock())
-    session.database.close()
+    with database_url(request.param, tmp_path_factory.mktemp("review-export")) as url:
+        session = module.build_session(url)
+        yield load_session_record(session.database, session.session_id, ManualClock())
+        session.database.close()
 
 
 class Recorder:
