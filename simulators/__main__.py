@@ -2,7 +2,10 @@
 
 With ``--pty`` the first line on stdout is the stable device path (a symlink to the pty slave).
 SIGUSR1 pulls the cable (for ``--unplug-seconds`` simulated seconds; a second SIGUSR1 plugs it
-back in at once). SIGTERM/SIGINT stop cleanly. Exit codes: 0 ok, 2 usage error, 1 failure.
+back in at once). With ``--wrong-baud N``, SIGUSR2 sets the reader's line to N baud (the bytes
+both ways are mangled as two UARTs at different rates mangle them: a pty has no baud rate), and
+a second SIGUSR2 sets it right again. SIGTERM/SIGINT stop cleanly. Exit codes: 0 ok, 2 usage
+error, 1 failure.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from infusion_monitor.devices.registry import PROTOCOLS
 from simulators.datex import DEFAULT_DRI_LEVEL, DatexS5Stream
 from simulators.intellivue import IntelliVueStream
 from simulators.masimo import MasimoStream
-from simulators.noise import NoiseStream
+from simulators.noise import BaudMismatch, NoiseStream
 from simulators.nonin import NoninStream
 from simulators.output import (
     Controls,
@@ -91,10 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="masimo: the Radical-7 also sends PVI")
     p.add_argument("--unplug-seconds", type=_positive, default=60.0,
                    help="simulated seconds a SIGUSR1 unplug lasts")
+    p.add_argument("--wrong-baud", type=int, metavar="N",
+                   help="SIGUSR2 toggles a reader wrongly set to N baud (garbage both ways)")
     p.add_argument("--refuse-association", action="store_true",
                    help="intellivue: refuse every association request")
     p.add_argument("--demo-mode", action="store_true",
                    help="intellivue: mark every value as DEMO data")
+    p.add_argument("--wait-for-reader", action="store_true",
+                   help="--pty: start the session when a reader first opens the port")
     return p
 
 
@@ -105,9 +112,21 @@ def _install_signals(controls: Controls) -> None:
     def toggle(signum: int, frame: object) -> None:
         controls.toggle_unplug = True
 
+    def toggle_baud(signum: int, frame: object) -> None:
+        controls.toggle_wrong_baud = True
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, toggle)
+    signal.signal(signal.SIGUSR2, toggle_baud)
+
+
+def _mismatch(args: argparse.Namespace) -> BaudMismatch | None:
+    if args.wrong_baud is None:
+        return None
+    info = PROTOCOLS.get(args.protocol)
+    parity = info.serial.parity if info is not None else "N"
+    return BaudMismatch(args.baud, args.wrong_baud, parity)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not 0 <= args.skip < args.duration:
         print(f"error: --skip must be in [0, --duration), not {args.skip}", file=sys.stderr)
+        return 2
+    if args.wrong_baud is not None and args.wrong_baud <= 0:
+        print(f"error: --wrong-baud must be positive, not {args.wrong_baud}", file=sys.stderr)
         return 2
     model = PatientModel(args.scenario, args.seed)
     stream = STREAMS[args.protocol](model, start, args)
@@ -142,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             transport = PortTransport(args.port, baudrate=args.baud)
         run_live(stream, model, transport, truth, duration=args.duration, speed=args.speed,
-                 unplug_s=args.unplug_seconds, controls=controls, skip=args.skip)
+                 unplug_s=args.unplug_seconds, controls=controls, skip=args.skip,
+                 mismatch=_mismatch(args), wait_for_reader=args.wait_for_reader)
     except (OSError, serial.SerialException, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

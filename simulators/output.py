@@ -13,6 +13,7 @@ import os
 import select
 import shutil
 import tempfile
+import termios
 import time
 import tty
 from abc import ABC, abstractmethod
@@ -40,6 +41,8 @@ class Frame:
     ``r_time`` is the device timestamp the frame carries (epoch seconds), ``None`` when the
     protocol has none. ``values`` is what a correct decoder yields from this frame; when it is
     ``None`` the truth log derives it from ``sample`` the S/5 way (see ``TruthLog.values``).
+    ``carried``, when set, is every value the frame carries, repeats included (a Nonin's
+    repeats are thinned in ``values`` by packet count, which garbage between packets upsets).
     """
 
     t: float
@@ -47,6 +50,7 @@ class Frame:
     data: bytes
     sample: Sample
     values: dict[str, float | None] | None = None
+    carried: dict[str, float | None] | None = None
 
 
 class MonitorStream(Protocol):
@@ -66,6 +70,14 @@ class MonitorStream(Protocol):
 
     def frames_until(self, t: float) -> list[Frame]:
         """Every frame due at or before ``t``, in order; advances the schedule."""
+
+
+class LineMismatch(Protocol):
+    """A line fault that mangles bytes both ways (see ``simulators.noise.BaudMismatch``)."""
+
+    def to_reader(self, data: bytes) -> bytes: ...
+
+    def to_monitor(self, data: bytes) -> bytes: ...
 
 
 class TruthLog:
@@ -100,7 +112,11 @@ class TruthLog:
         """Log one frame that was written to the wire."""
         values = frame.values if frame.values is not None else self.values(frame.sample)
         if self._file is not None:
-            line = {"r_time": frame.r_time, "t": frame.t, "values": values}
+            # ``sent``: wall-clock epoch seconds it went on the wire, so a test can tell what a
+            # reader could have had before a given moment (a crash, in the recovery tests).
+            line = {"r_time": frame.r_time, "t": frame.t, "values": values, "sent": time.time()}
+            if frame.carried is not None:
+                line["carried"] = frame.carried
             self._file.write(json.dumps(line) + "\n")
             self._file.flush()
 
@@ -182,8 +198,19 @@ class PtyTransport(Transport):
             if exc.errno != errno.EIO:
                 raise
             # No reader has the slave open: the master stays readable (EIO) until one does.
+            self._forget_line_settings()
             time.sleep(timeout)
             return None
+
+    def _forget_line_settings(self) -> None:
+        """Let the next reader set up the line as on a fresh port: a pty keeps the last
+        reader's CRTSCTS, which it cannot honour, and then refuses (EINVAL) a reader that asks
+        for it again, e.g. ``record --resume`` after a crash (real UARTs have no such quirk)."""
+        assert self._master is not None
+        attrs = termios.tcgetattr(self._master)
+        if attrs[2] & termios.CRTSCTS:
+            attrs[2] &= ~termios.CRTSCTS
+            termios.tcsetattr(self._master, termios.TCSANOW, attrs)
 
     def write(self, data: bytes) -> bool:
         if self._master is None:
@@ -322,6 +349,7 @@ class Controls:
 
     stop: bool = False
     toggle_unplug: bool = False
+    toggle_wrong_baud: bool = False
 
 
 def run_live(
@@ -336,27 +364,49 @@ def run_live(
     controls: Controls | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     skip: float = 0.0,
+    mismatch: LineMismatch | None = None,
+    wait_for_reader: bool = False,
 ) -> None:
     """Play the session in (scaled) real time until ``duration`` or ``controls.stop``.
+
+    With ``wait_for_reader`` the session clock starts when a reader first opens the port (a
+    test's recorder may take seconds to start on a loaded machine); otherwise at once, as a
+    monitor that is already running.
 
     ``skip`` starts the session at simulated second ``skip`` instead of 0 (to reach a late
     scenario event quickly); ``duration`` is still the simulated second it ends at.
 
     A manual unplug (``controls.toggle_unplug``, set on SIGUSR1) lasts ``unplug_s`` simulated
     seconds; a second toggle during it plugs back in at once.
+
+    ``controls.toggle_wrong_baud`` (SIGUSR2) switches ``mismatch`` on and off: while it is on,
+    every byte both ways is mangled by it, and frames sent mangled are left out of the truth
+    log (a correct decoder yields nothing from them).
     """
     controls = controls or Controls()
+    first = b""
+    if wait_for_reader:
+        found = None
+        while found is None and not controls.stop:
+            found = transport.read(MAX_WAIT_S)
+        first = found or b""
     t0 = monotonic()
 
     def now() -> float:
         return skip + (monotonic() - t0) * speed
 
     manual_until: float | None = None
+    garbled: LineMismatch | None = None
     stream.connection_made()
+    if first:
+        stream.receive_data(first, skip)
     while not controls.stop:
         t = now()
         if t >= duration:
             break
+        if controls.toggle_wrong_baud:
+            controls.toggle_wrong_baud = False
+            garbled = mismatch if garbled is None else None
         if controls.toggle_unplug:
             controls.toggle_unplug = False
             manual_until = t + unplug_s if transport.plugged else None
@@ -375,9 +425,13 @@ def run_live(
         if data is None:
             stream.connection_made()  # the reader went away: the next one must ask again
             continue
+        if data and garbled is not None:
+            data = garbled.to_monitor(data)
         if data:
             stream.receive_data(data, now())
         for frame in stream.frames_until(min(now(), duration - 1e-9)):
-            if model.is_unplugged(frame.t) or not transport.write(frame.data):
+            wire = frame.data if garbled is None else garbled.to_reader(frame.data)
+            if model.is_unplugged(frame.t) or not transport.write(wire):
                 break  # the cable goes at the top of the loop; the reader must ask again
-            truth.record(frame)
+            if garbled is None:
+                truth.record(frame)

@@ -1,4 +1,5 @@
-"""Helpers for end-to-end runs: the simulator on a real pty, the real CLI, a real SQLite file."""
+"""Helpers for end-to-end runs: the simulator on a real pty, the real CLI, a real database
+(a SQLite file, then a scratch PostgreSQL database: ``run`` is parametrised by ``db_url``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from infusion_monitor.store import open_database
+from infusion_monitor.store import Database, open_database
 
 START = "2026-05-04T09:00:00Z"
 
@@ -33,10 +34,10 @@ class Run:
 
     start_time = datetime.fromisoformat(START)  # the simulated monitor's clock at t=0
 
-    def __init__(self, tmp: Path, protocol: str = "datex-s5") -> None:
+    def __init__(self, tmp: Path, db: str, protocol: str = "datex-s5") -> None:
         self.tmp = tmp
         self.protocol = protocol  # set before simulator()/record() to run another monitor
-        self.db = tmp / "e2e.db"
+        self.db = db  # a database URL, passed to every command as --db
         self.truth = tmp / "truth.jsonl"
         self.procs: list[subprocess.Popen[str]] = []
 
@@ -44,7 +45,7 @@ class Run:
         proc = subprocess.Popen(
             [sys.executable, "-m", "simulators", "--protocol", self.protocol, "--pty",
              "--link", str(self.tmp / "ttySIM0"), "--truth", str(self.truth),
-             "--start", START, *args],
+             "--start", START, "--wait-for-reader", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.procs.append(proc)
@@ -56,7 +57,7 @@ class Run:
 
     def record(self, port: str, *args: str) -> int:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infusion_monitor.cli", "--db", str(self.db), "record",
+            [sys.executable, "-m", "infusion_monitor.cli", "--db", self.db, "record",
              "--protocol", self.protocol, "--port", port, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -83,7 +84,7 @@ class Run:
         assert self.sim.returncode == 0
         sent = sum(self.truth_values().values())
         assert sent > 100, "the simulator sent too little to prove anything"
-        wait_for(lambda: len(self.db_readings(sid)) >= sent, 10,
+        wait_for(lambda: len(self.db_readings(sid)) >= sent, 60,  # generous: CI is loaded
                  "the recorder to store what was sent")
         self.record_err = self.stop_record()
         return sid
@@ -103,12 +104,16 @@ class Run:
                     out[(vital, float(value), t)] += 1
         return out
 
+    def open_database(self) -> Database:
+        """The run's database, opened (and migrated) as the app opens it; close it after use."""
+        return open_database(self.db)
+
     def db_readings(self, session_id: int):
-        with open_database(f"sqlite:///{self.db}") as database:
+        with self.open_database() as database:
             return database.repository.readings(session_id)
 
     def db_events(self, session_id: int):
-        with open_database(f"sqlite:///{self.db}") as database:
+        with self.open_database() as database:
             return database.repository.device_events(session_id)
 
     wait_for = staticmethod(wait_for)
@@ -121,8 +126,8 @@ class Run:
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Iterator[Run]:
-    r = Run(tmp_path)
+def run(tmp_path: Path, db_url: str) -> Iterator[Run]:
+    r = Run(tmp_path, db_url)
     try:
         yield r
     finally:

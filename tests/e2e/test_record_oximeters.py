@@ -33,8 +33,10 @@ def test_masimo_every_value_sent_is_recorded_once_with_its_unit_and_nothing_else
 
 def test_masimo_probe_off_is_events_and_no_values(run):
     run.protocol = "masimo"
-    # The artifact scenario has SpO2 and PR invalid for 1200-1220 s (the sensor is off).
-    sid = run.record_whole_session("--scenario", "artifact", "--speed", "60", "--skip", "1150",
+    # The artifact scenario has SpO2 and PR invalid for 1200-1220 s (the sensor is off). The
+    # simulator runs from the moment it starts; 10 real seconds leave a slow-starting `record`
+    # (3 s on a loaded machine = 90 simulated seconds) in time for the probe-off at 1200.
+    sid = run.record_whole_session("--scenario", "artifact", "--speed", "30", "--skip", "1000",
                                    "--duration", "1300", "--seed", "2")
     readings = run.db_readings(sid)
     assert db_values(readings) == run.truth_values()

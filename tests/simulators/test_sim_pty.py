@@ -262,3 +262,28 @@ def test_skip_must_lie_within_the_session(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2 and "--skip" in result.stderr
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_wait_for_reader_starts_the_session_clock_when_the_port_opens(
+        tmp_path: Path, wait: bool) -> None:
+    """A recorder that takes seconds to start (a loaded test machine) misses nothing of the
+    scenario with ``--wait-for-reader``; without it the monitor has been running meanwhile."""
+    flags = ("--wait-for-reader",) if wait else ()
+    with simulator(tmp_path, "--speed", "50", *flags) as (_proc, path):
+        time.sleep(3)  # 150 simulated seconds, if the clock were running
+        port = serial.serial_for_url(str(path), baudrate=19200, timeout=0.2)
+        try:
+            port.write(build_start_request())
+            codec = DatexS5Codec()
+            got: dict[int, dict[str, float]] = {}
+            deadline = time.monotonic() + 15
+            while not got and time.monotonic() < deadline:
+                got.update(decode(codec, port.read(4096)))
+        finally:
+            port.close()
+    first = min(got) - EPOCH
+    if wait:
+        assert first < 150  # the clock started at the open, not 150 s before it
+    else:
+        assert first >= 150
