@@ -146,7 +146,8 @@ class NoninStream:
         for vital, value in ((Vital.PR, pr), (Vital.SPO2, spo2)):
             if self._thinner.keep(vital, value):
                 values[vital.value] = value
-        return Frame(t=t, r_time=None, data=data, sample=sample, values=values)
+        return Frame(t=t, r_time=None, data=data, sample=sample, values=values,
+                     carried={Vital.PR.value: pr, Vital.SPO2.value: spo2})
 
     def _pleth(self, k: int, rate: int | None, artifact: bool) -> list[int]:
         """25 samples of a pulse wave at ``rate``/min; flat without a rate, noisy in artifact."""

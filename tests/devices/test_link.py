@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
+import serial
 
 from infusion_monitor.clock import ManualClock
 from infusion_monitor.devices.base import DeviceEventKind
@@ -173,9 +176,11 @@ def test_garbage_alone_is_not_data(peer):
     try:
         wait_for(lambda: len(peer.requests) == 5)
         peer.send(bytes(range(256)) * 8)
+        wait_for(lambda: link.codec.stats.bytes_in == 2048)
         clock.advance(11)
         wait_for(lambda: link.state is LinkState.NO_DATA)
         assert got.readings() == []
+        assert "2048 bytes came: wrong baud rate or protocol?" in link.state_detail
     finally:
         link.stop()
 
@@ -218,3 +223,27 @@ def test_a_port_that_cannot_be_opened_is_reported_and_retried(tmp_path):
     finally:
         link.stop()
     assert link.state is LinkState.STOPPED
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
+def test_a_port_another_program_holds_is_busy_until_it_lets_go():
+    """Two readers would each get half the bytes: the link opens a port exclusively."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    holder = serial.Serial(path, exclusive=True)
+    got = Collector()
+    link = make_link(path, got)
+    link.start()
+    try:
+        wait_for(lambda: LinkState.RECONNECTING in got.states)
+        (down,) = [e for e in got.events if getattr(e, "kind", None) is DeviceEventKind.LINK_DOWN]
+        assert down.detail.startswith(f"{path} is busy: another program has it open")
+        assert DeviceEventKind.LINK_UP not in got.kinds()
+        holder.close()
+        wait_for(lambda: DeviceEventKind.LINK_UP in got.kinds())
+        assert link.state is LinkState.CONNECTED
+    finally:
+        link.stop()
+        holder.close()
+        os.close(slave)
+        os.close(master)

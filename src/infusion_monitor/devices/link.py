@@ -7,6 +7,7 @@ symlink to one), ``socket://host:port`` or ``rfc2217://host:port``.
 from __future__ import annotations
 
 import enum
+import errno
 import logging
 import termios
 import threading
@@ -28,6 +29,22 @@ BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 READ_CHUNK = 4096
 
 _PORT_ERRORS = (serial.SerialException, OSError, termios.error, ValueError)
+#: Another program has the port: TIOCEXCL (EBUSY), or an exclusive lock like ours (EAGAIN).
+_BUSY = (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK)
+
+
+def _garbage(count: int) -> str:
+    """What bytes without a valid frame among them most likely mean, for a no-data detail."""
+    if count <= 0:
+        return ""
+    return f", though {count} bytes came: wrong baud rate or protocol?"
+
+
+def cannot_open(url: str, exc: BaseException) -> str:
+    """Why ``url`` could not be opened, in words a nurse can act on."""
+    if getattr(exc, "errno", None) in _BUSY:
+        return f"{url} is busy: another program has it open ({exc})"
+    return f"cannot open {url}: {exc}"
 
 
 class LinkState(enum.StrEnum):
@@ -112,11 +129,12 @@ class SerialLink:
             try:
                 port = self._open()
             except _PORT_ERRORS as exc:
+                why = cannot_open(self.url, exc)
                 if attempt == 0 or self.state not in (
                     LinkState.DISCONNECTED, LinkState.RECONNECTING
                 ):
-                    self._emit_down(f"cannot open {self.url}: {exc}")
-                self._set_state(LinkState.RECONNECTING, f"retrying {self.url}: {exc}")
+                    self._emit_down(why)
+                self._set_state(LinkState.RECONNECTING, f"retrying: {why}")
                 self._stop.wait(self.backoff_s[min(attempt, len(self.backoff_s) - 1)])
                 attempt += 1
                 continue
@@ -125,9 +143,9 @@ class SerialLink:
             attempt = 0
             try:
                 self._serve(port)
-            except _PORT_ERRORS as exc:
-                self._emit_down(f"{self.url} lost: {exc}")
-                self._set_state(LinkState.RECONNECTING, f"{self.url} lost: {exc}")
+            except _PORT_ERRORS as exc:  # a pulled USB adapter, a closed pty, a dropped socket
+                self._emit_down(f"{self.url} disconnected: {exc}")
+                self._set_state(LinkState.RECONNECTING, f"{self.url} disconnected: {exc}")
             finally:
                 self._close(port)
                 self.codec.connection_lost()
@@ -147,6 +165,8 @@ class SerialLink:
             rtscts=s.rtscts,
             timeout=0.05,
             write_timeout=2.0,
+            # Two readers of one port would each get half the bytes: refuse to share it.
+            exclusive=True,
         )
         self._port = port
         return port
@@ -167,6 +187,7 @@ class SerialLink:
         last_frame = self.clock.monotonic()
         last_tick = last_frame
         have_data = False
+        bytes_at_frame = codec.stats.bytes_in
         while not self._stop.is_set():
             data = port.read(min(max(port.in_waiting, 1), READ_CHUNK))
             now = self.clock.monotonic()
@@ -175,6 +196,7 @@ class SerialLink:
                 events = codec.receive_data(data)
                 if codec.stats.frames_ok > frames_before:
                     last_frame = now
+                    bytes_at_frame = codec.stats.bytes_in
                     self._last_frame_at = self.clock.now()
                     if not have_data:
                         have_data = True
@@ -188,15 +210,15 @@ class SerialLink:
             if have_data and now - last_frame > self.watchdog_s:
                 have_data = False
                 self._gap_since = self._last_frame_at or self.clock.now()
-                self._on_events([DeviceEvent(
-                    DeviceEventKind.NO_DATA,
-                    f"no valid frame for {self.watchdog_s:g} s",
-                )])
-                self._set_state(LinkState.NO_DATA, f"no valid frame for {self.watchdog_s:g} s")
+                detail = f"no valid frame for {self.watchdog_s:g} s" + _garbage(
+                    codec.stats.bytes_in - bytes_at_frame)
+                self._on_events([DeviceEvent(DeviceEventKind.NO_DATA, detail)])
+                self._set_state(LinkState.NO_DATA, detail)
             elif not have_data and self.state is LinkState.CONNECTED and (
                 now - last_frame > self.watchdog_s
             ):
-                self._set_state(LinkState.NO_DATA, "port open, but no valid frame yet")
+                self._set_state(LinkState.NO_DATA, "port open, but no valid frame yet" + _garbage(
+                    codec.stats.bytes_in - bytes_at_frame))
         codec.closing()  # stopped: let the codec say goodbye (IntelliVue: Release Request)
         self._write(port)
 
