@@ -13,6 +13,8 @@ MODULES = (
     "codec_throughput", "latency_pty", "alarm_latency", "writer_throughput", "review_speed",
     "pleth_cpu",
     "overview_latency",
+    "soak",
+    "fuzz_codecs",
 )
 
 

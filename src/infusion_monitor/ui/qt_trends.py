@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from infusion_monitor.clock import Clock
-from infusion_monitor.devices.base import DeviceEventKind, Event
+from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event
 from infusion_monitor.ui import qt_theme as theme
 from infusion_monitor.vitals import NIBP, SPECS, Quality, Reading, Vital
 
@@ -204,7 +204,9 @@ class TrendPanel(QWidget):
         self.t0: datetime | None = None
         self._valid = {v: SeriesBuffer() for v in TREND_VITALS}
         self._artifact = {v: SeriesBuffer() for v in TREND_VITALS}
-        self._dirty = False
+        # Vitals whose buffers changed since the last redraw: only their items are given new
+        # data (and repainted), so an HR value does not re-lay the NIBP symbols every tick.
+        self._dirty: set[Vital] = set()
         self._x_max = 0.0
         self._y_defaults: dict[pg.PlotWidget, tuple[float, float, float]] = {}
 
@@ -221,6 +223,9 @@ class TrendPanel(QWidget):
         self.markers: list[tuple[datetime, str, bool]] = []
         self.bands: list[tuple[datetime, datetime | None, str]] = []
         self._marker_items: dict[pg.PlotWidget, list[pg.InfiniteLine]] = {p: [] for p in self.plots}
+        #: Recorded gaps (time, detail), each marked on every plot.
+        self.gaps: list[tuple[datetime, str]] = []
+        self._gap_items: dict[pg.PlotWidget, list[pg.InfiniteLine]] = {p: [] for p in self.plots}
         self._band_items: dict[pg.PlotWidget, AlarmBands] = {}
         for plot in self.plots:
             bands = AlarmBands()
@@ -269,25 +274,27 @@ class TrendPanel(QWidget):
         for buf in (*self._valid.values(), *self._artifact.values()):
             buf.clear()
         self._nibp_pairs.clear()
+        self._clear_gap_marks()
         self._x_max = 0.0
-        self._dirty = True
+        self._dirty.update(TREND_VITALS)
 
     def add_events(self, events: Iterable[Event]) -> None:
         """Append a batch of recorder events to the buffers (drawn on the next redraw)."""
         for event in events:
             if isinstance(event, Reading):
                 self._add_reading(event)
+            elif event.kind is DeviceEventKind.GAP:
+                self.mark_gap(event)
             elif event.kind in _LINK_LOST:
                 for buf in self._valid.values():
                     buf.break_line()
+                self._dirty.update(self._valid)
             elif event.vital in self._valid and (
                 event.kind is DeviceEventKind.PROBE_OFF
                 or (event.kind is DeviceEventKind.PARAMETER_STATUS and event.detail != "valid")
             ):
                 self._valid[event.vital].break_line()
-            else:
-                continue
-            self._dirty = True
+                self._dirty.add(event.vital)
 
     def _add_reading(self, reading: Reading) -> None:
         if reading.vital not in self._valid:
@@ -308,7 +315,7 @@ class TrendPanel(QWidget):
         else:
             valid.break_line()
             self._artifact[reading.vital].append(x, reading.value)
-        self._dirty = True
+        self._dirty.add(reading.vital)
 
     # -- for tests --------------------------------------------------------------------------
     # -- phase markers and alarm bands ------------------------------------------------------
@@ -339,6 +346,32 @@ class TrendPanel(QWidget):
                 )
                 plot.addItem(line, ignoreBounds=True)
                 items.append(line)
+
+    def mark_gap(self, event: DeviceEvent) -> None:
+        """A recorded gap (device event GAP: the link was down, or the app had stopped): no
+        line is drawn across it, and a dotted line labelled "gap" marks where data resumed."""
+        for buf in self._valid.values():
+            buf.break_line()
+        self._dirty.update(self._valid)
+        t = event.t_received or self._clock.now()
+        if self.t0 is None:
+            self.start_session(t)
+        self.gaps.append((t, event.detail))
+        pen = pg.mkPen(theme.MUTED, width=1, style=Qt.PenStyle.DotLine)
+        for plot, items in self._gap_items.items():
+            line = pg.InfiniteLine(pos=self._x(t), angle=90, movable=False, pen=pen,
+                                   label="gap" if plot is self.hr_plot else None,
+                                   labelOpts={"position": 0.9, "color": theme.MUTED})
+            line.setToolTip(event.detail)
+            plot.addItem(line, ignoreBounds=True)
+            items.append(line)
+
+    def _clear_gap_marks(self) -> None:
+        for plot, items in self._gap_items.items():
+            for item in items:
+                plot.removeItem(item)
+            items.clear()
+        self.gaps.clear()
 
     def set_alarm_bands(
         self, bands: Iterable[tuple[datetime, datetime | None, str]]
@@ -378,17 +411,19 @@ class TrendPanel(QWidget):
         self._set_x_range()
         if not self._dirty:
             return
-        self._dirty = False
-        for vital, item in self._curves.items():
+        dirty, self._dirty = self._dirty, set()
+        for vital in dirty:
             buf = self._valid[vital]
-            item.setData(buf.xs / 60.0, buf.ys)
+            self._curves[vital].setData(buf.xs / 60.0, buf.ys)
             art = self._artifact[vital]
             self._artifact_items[vital].setData(art.xs / 60.0, art.ys)
+        self._fit_y(dirty)
+        if dirty.isdisjoint((Vital.NIBP_SYS, Vital.NIBP_DIA)):
+            return
         pairs = [(x, p) for x, p in self._nibp_pairs.items() if len(p) == 2]
         bar_x = np.repeat([x / 60.0 for x, _ in pairs], 2)
         bar_y = np.array([p[v] for _, p in pairs for v in (Vital.NIBP_SYS, Vital.NIBP_DIA)])
         self._bars.setData(bar_x, bar_y)
-        self._fit_y()
 
     def _set_x_range(self) -> None:
         elapsed = 0.0 if self.t0 is None else (self._clock.now() - self.t0).total_seconds() / 60
@@ -397,11 +432,14 @@ class TrendPanel(QWidget):
             self._x_max = x_max
             self.spo2_plot.setXRange(0, x_max, padding=0)
 
-    def _fit_y(self) -> None:
-        """Default ranges, widened (never narrowed) to keep every valid value in view."""
+    def _fit_y(self, changed: set[Vital]) -> None:
+        """Default ranges, widened (never narrowed) to keep every valid value in view; only
+        the plots showing a ``changed`` vital."""
         members = {self.hr_plot: (Vital.HR, Vital.PR), self.nibp_plot: NIBP,
                    self.spo2_plot: (Vital.SPO2,)}
         for plot, vitals in members.items():
+            if changed.isdisjoint(vitals):
+                continue
             lo, hi, margin = self._y_defaults[plot]
             ys = np.concatenate([self._valid[v].points()[1] for v in vitals])
             if ys.size:
