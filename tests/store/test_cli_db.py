@@ -53,6 +53,7 @@ def test_check_refuses_another_applications_database(db_url: str, capsys) -> Non
 
 
 def test_check_a_missing_sqlite_file_creates_nothing(tmp_path: Path, capsys) -> None:
+    # SQLite only: a database file that does not exist yet.
     path = tmp_path / "none.db"
     assert main(["db", "check", "--db", str(path)]) == 1
     assert "no such file (it is created on first use)" in capsys.readouterr().out

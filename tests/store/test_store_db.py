@@ -23,6 +23,7 @@ from infusion_monitor.store.models import Base
 
 
 def test_sqlite_connections_use_wal_and_full_sync(sqlite_url: str) -> None:
+    # SQLite only: WAL, synchronous and busy_timeout are SQLite pragmas.
     with open_database(sqlite_url) as db:
         # Several pooled connections, each must have the pragmas.
         conns = [db.engine.connect() for _ in range(3)]
@@ -38,6 +39,7 @@ def test_sqlite_connections_use_wal_and_full_sync(sqlite_url: str) -> None:
 
 
 def test_sqlite_file_is_owner_only(tmp_path: Path) -> None:
+    # SQLite only: the file's mode; PostgreSQL's files belong to its server.
     path = tmp_path / "new" / "dir" / "im.db"
     with open_database(f"sqlite:///{path}") as db:
         db.repository.create_session(source="record", protocol="p", started=datetime.now(UTC))
@@ -48,7 +50,8 @@ def test_sqlite_file_is_owner_only(tmp_path: Path) -> None:
 
 
 def test_failed_transaction_leaves_no_half_schema(sqlite_url: str) -> None:
-    # DDL must be transactional on SQLite too, so a migration cut short leaves nothing behind.
+    # SQLite only: DDL is transactional on PostgreSQL anyway; it must be on SQLite too, so a
+    # migration cut short leaves nothing behind.
     with open_database(sqlite_url) as db:
         with pytest.raises(RuntimeError), db.engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE half (x INTEGER)")
@@ -88,6 +91,7 @@ def test_reopening_is_idempotent(db_url: str) -> None:
 
 
 def test_corrupt_file_is_a_clear_store_error(tmp_path: Path) -> None:
+    # SQLite only: a corrupt database file.
     path = tmp_path / "junk.db"
     path.write_bytes(os.urandom(8192))
     with pytest.raises(StoreError, match="not an Infusion Monitor database") as info:
@@ -96,6 +100,8 @@ def test_corrupt_file_is_a_clear_store_error(tmp_path: Path) -> None:
 
 
 def test_foreign_database_with_unknown_revision_is_refused(tmp_path: Path) -> None:
+    # SQLite only: another program's SQLite file, made with sqlite3 and checked byte for byte
+    # afterwards (a foreign PostgreSQL database: test_cli_db, on both engines).
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
@@ -113,6 +119,7 @@ def test_foreign_database_with_unknown_revision_is_refused(tmp_path: Path) -> No
 
 
 def test_foreign_database_without_alembic_is_refused(tmp_path: Path) -> None:
+    # SQLite only: another program's SQLite file (PostgreSQL: test_cli_db, on both engines).
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
