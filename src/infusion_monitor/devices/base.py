@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -116,6 +117,11 @@ class Codec(ABC):
 
     def connection_lost(self) -> None:  # noqa: B027 - optional hook
         """The port went away: drop any partial frame. Memory that prevents duplicates stays."""
+
+    def resume_after(self, recorded: Sequence[Reading]) -> None:  # noqa: B027 - optional hook
+        """A new process continues a session (crash recovery): ``recorded`` is what was stored
+        before, in time order. Take the memory that prevents duplicates from it, as if this
+        codec had decoded it."""
 
     def tick(self, monotonic: float) -> None:  # noqa: B027 - optional hook
         """Called about once a second by the link, for keep-alives and polls."""

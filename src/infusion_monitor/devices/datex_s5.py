@@ -9,6 +9,7 @@ so that both sides of the wire share one description of it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -391,6 +392,12 @@ class DatexS5Codec(Codec):
             if status == VALID and vital not in NIBP:
                 events.append(Reading(vital, raw / divisor, t_device=t_device))
         self._decode_nibp(block, raws, t_device, events)
+
+    def resume_after(self, recorded: Sequence[Reading]) -> None:
+        """The last stored NIBP is the one the S/5 still repeats: not a new measurement."""
+        last = {r.vital: r for r in recorded if r.vital in NIBP}
+        if len(last) == len(NIBP) and len({r.t_device for r in last.values()}) == 1:
+            self._last_nibp = tuple(round(last[v].value * 100) for v in NIBP)  # type: ignore[assignment]
 
     def _decode_nibp(
         self, block: bytes, raws: dict[Vital, int], t_device: datetime, events: list[Event]

@@ -31,6 +31,8 @@ PAUSE_MINUTES = (1, 2, 3)
 ATTENDING_ROLE = "attending"
 _FLAG = AlarmCondition(NOTIFY_ATTENDING, None, "", None, 0, Priority.MEDIUM, Kind.DISCRETE,
                        "Notify attending")
+#: The attending flag's condition (crash recovery puts a stored flag back up with it).
+ATTENDING_FLAG = _FLAG
 
 Due = tuple[float, int, Callable[[], None]]
 
@@ -203,6 +205,10 @@ class AlarmBook:
             ChangeKind.PAUSED, self._pause_uid, AUDIO_PAUSED, None, "technical", t,
             self.time_of(t), seconds, None, False, by, f"audio paused for {seconds:g} s",
         ))
+
+    def restore_pause(self, until: float, uid: str) -> None:
+        """An audio pause stored before a crash goes on until ``until`` (no new row)."""
+        self.audio_paused_until, self._pause_uid = until, uid
 
     def _end_pause(self, t: float) -> None:
         if self.audio_paused_until is not None and t < self.audio_paused_until:

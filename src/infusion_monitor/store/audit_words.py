@@ -56,6 +56,8 @@ def describe(e: AuditEntry) -> str:
         "acknowledge": "alarm acknowledged", "respond": "alarm response",
         "pause_audio": "alarm audio paused", "sign_off": f"signed off ({d.get('meaning')})",
         "end": "session ended", "login": _login(d),
+        "resume": "session resumed after an interruption",
+        "interrupted": "session closed as interrupted",
         "login_failed": "login failed" + (f" ({d['purpose']})" if d.get("purpose") not in
                                           (None, "login") else ""),
         "denied": f"refused: {d.get('what') or d.get('attempted')}",

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from infusion_monitor.clock import Clock
 from infusion_monitor.errors import ConfigError
 from infusion_monitor.session.auth import Access
+from infusion_monitor.session.resume import ChairRecovery
 from infusion_monitor.ui.qt_login import Authenticate, ask_login
 from infusion_monitor.ui.qt_main_window import MainWindow, StartRecording
 from infusion_monitor.ui.qt_port_picker import PortLister, system_ports
@@ -57,13 +58,16 @@ def make_window(
     list_ports_fn: PortLister = system_ports,
     access: Access | None = None,
     authenticate: Authenticate | None = None,
+    recovery: ChairRecovery | None = None,
 ) -> MainWindow:
-    """Build the themed main window at the default size (needs a QApplication)."""
+    """Build the themed main window at the default size (needs a QApplication); with
+    ``recovery``, it first offers the session this chair left open, if any."""
     app = QApplication.instance()
     if isinstance(app, QApplication):
         apply_theme(app)
     window = MainWindow(clock=clock, start_recording=start_recording, initial=initial,
-                        list_ports_fn=list_ports_fn, access=access, authenticate=authenticate)
+                        list_ports_fn=list_ports_fn, access=access, authenticate=authenticate,
+                        recovery=recovery)
     window.setWindowTitle(title)
     window.resize(*DEFAULT_SIZE)
     return window
@@ -88,6 +92,7 @@ def run_gui(
     initial: tuple[str, str, int] | None = None,
     title: str = TITLE,
     access: Access | None = None,
+    recovery: ChairRecovery | None = None,
 ) -> int:
     """Run the GUI until the window closes; returns the Qt exit code.
 
@@ -99,7 +104,8 @@ def run_gui(
     ``start_recording(protocol, url, baud, on_store_error=..., on_store_recovered=...)`` is
     called when the nurse presses Connect (or at once with ``initial``); the callbacks may be
     passed on to ``LiveRecording`` and are safe from the writer thread. Raises ConfigError
-    for a known-broken Qt binding.
+    for a known-broken Qt binding. ``recovery``: after the login, the window offers the
+    session this chair left open (resume, or close as interrupted) before connecting.
     """
     check_qt_binding()
     existing = QApplication.instance()
@@ -113,7 +119,7 @@ def run_gui(
         access.principal = principal
     window = make_window(clock=clock, start_recording=start_recording, initial=initial,
                          title=title, access=access,
-                         authenticate=login_for(access, purpose="switch"))
+                         authenticate=login_for(access, purpose="switch"), recovery=recovery)
     # Quitting by any route (window close, Ctrl+C, SIGTERM) stops the recording cleanly.
     return exec_window(app, window, on_quit=window.stop_recording)
 

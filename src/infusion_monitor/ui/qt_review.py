@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from infusion_monitor.clock import Clock, ManualClock
 from infusion_monitor.export.formats import FORMATS, ExportAudit
 from infusion_monitor.export.record import SessionRecord
+from infusion_monitor.session.resume import chart_order
 from infusion_monitor.session.thresholds import ThresholdProfile
 from infusion_monitor.ui import qt_theme as theme
 from infusion_monitor.ui.qt_alarm_log import COLUMNS as ALARM_COLUMNS
@@ -94,9 +95,7 @@ class ReviewWindow(QMainWindow):
         self.trends = TrendPanel(self._chart_clock, interactive=True,
                                  window_min=max(1.0, (end - self.t0).total_seconds() / 60))
         self.trends.start_session(self.t0)
-        self.trends.add_events(sorted(
-            (*record.readings, *record.device_events),
-            key=lambda e: e.t_received or e.t_device or self.t0))
+        self.trends.add_events(chart_order((*record.readings, *record.device_events)))
         self.trends.set_markers([(m.t, MARKER_LABELS[m.phase], m.voided)
                                  for m in record.markers])
         self.trends.set_alarm_bands([
