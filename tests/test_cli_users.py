@@ -7,7 +7,6 @@ clear text (the last test greps them all).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 from datetime import UTC, datetime
@@ -24,13 +23,6 @@ from infusion_monitor.store.audit import AuditEntry, AuditLog
 from infusion_monitor.store.models import Base
 from infusion_monitor.vitals import Reading, Vital
 
-_spec = importlib.util.spec_from_file_location(
-    "store_conftest_for_cli_users", Path(__file__).parent / "store" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-sqlite_url, pg_url, db_url = _fixtures.sqlite_url, _fixtures.pg_url, _fixtures.db_url
-
 FIXTURE = Path(__file__).parent / "fixtures" / "datex-s5" / "AS3Rawoutput1.raw"
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 #: role -> (username, display name, password): the passwords the grep test looks for.
@@ -46,7 +38,7 @@ ALLOWED = {
     "attending": {"sessions", "export", "audit show", "import", "record"},
     "supervisor": {"sessions", "export", "audit show", "audit verify"},
     "admin": {"audit verify", "users list", "users add", "users disable",
-              "users reset-password"},
+              "users reset-password", "defaults set"},
 }
 
 
@@ -108,11 +100,13 @@ def command(name: str, sid: int, tmp_path: Path) -> list[str]:
         "users add": ["users", "add", "new.one", "--role", "nurse", "--name", "N. One"],
         "users disable": ["users", "disable", "r.nurse"],
         "users reset-password": ["users", "reset-password", "r.nurse"],
+        "defaults set": ["defaults", "set", "escalation_s", "45", "--reason", "clinic policy"],
     }[name]
 
 
 COMMANDS = ("sessions", "export", "audit show", "audit verify", "import", "record",
-            "users list", "users add", "users disable", "users reset-password")
+            "users list", "users add", "users disable", "users reset-password",
+            "defaults set")
 
 
 @pytest.mark.parametrize("role", list(PEOPLE))

@@ -24,7 +24,7 @@ import os
 import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -60,6 +60,9 @@ class Settings:
     path: Path | None = None
     workstation_id: str | None = None  # None: the host name (--workstation and the env win)
     review_lock_s: float = 300.0  # review windows lock after this long without input
+    #: Where a threshold came from when not this file: ``{"spo2_low": "clinic default set
+    #: by ..."}`` (the session's limit log says so).
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -82,6 +85,11 @@ def parse_settings(text: str, path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return settings_from_data(data, path)
+
+
+def settings_from_data(data: Mapping[str, Any], path: Path | str) -> Settings:
+    """Check what a settings file (or the clinic defaults, ``path`` naming them) holds."""
     known = {"thresholds", "alarm_audio_pause_s", "escalation_s", "workstation_id",
              "review_lock_min"}
     for key in data:
@@ -120,7 +128,8 @@ def parse_settings(text: str, path: Path) -> Settings:
         if not isinstance(workstation, str):
             raise ConfigError(f"workstation_id must be a string, not {workstation!r} in {path}")
         workstation = check_workstation(workstation, f"workstation_id in {path}")
-    return Settings(MappingProxyType(limits), int(pause), escalation, path,
+    return Settings(MappingProxyType(limits), int(pause), escalation,
+                    path if isinstance(path, Path) else None,
                     workstation_id=workstation, review_lock_s=lock_min * 60)
 
 
@@ -149,8 +158,63 @@ def resolve_workstation(explicit: str | None, settings: Settings | None = None) 
     return socket.gethostname()
 
 
-def _number(data: dict[str, Any], key: str, default: float, path: Path) -> float:
+def _number(data: Mapping[str, Any], key: str, default: float, path: Path | str) -> float:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{key} must be a number, not {value!r} in {path}")
     return float(value)
+
+
+#: What an admin sets for the whole clinic, in the shared database (``infusion-monitor
+#: defaults``); ``workstation_id`` names one workstation and stays in its own file.
+CLINIC_KEYS = ("alarm_audio_pause_s", "escalation_s", "review_lock_min",
+               *(f"thresholds.{name}" for name in CONDITION_NAMES))
+CLINIC_DEFAULTS = "the clinic defaults"
+
+
+def clinic_key(key: str) -> str:
+    """``key`` if it is a clinic default's name; ConfigError listing them otherwise."""
+    if key not in CLINIC_KEYS:
+        raise ConfigError(f"{key!r} is not a clinic default (known: {', '.join(CLINIC_KEYS)})")
+    return key
+
+
+def clinic_value(key: str, text: str) -> float:
+    """The number ``text`` says, for ``key``: ConfigError unless a finite number."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, not {text!r}")
+    return value
+
+
+def with_clinic_defaults(settings: Settings, clinic: Mapping[str, float],
+                         sources: Mapping[str, str] | None = None) -> Settings:
+    """``settings`` with the clinic defaults (``{"thresholds.spo2_low": 92, ...}``) in force.
+
+    A clinic default wins over the workstation's file: an admin's change must reach every
+    chair. The combination is checked as a whole (a file's limit may not cross a clinic's);
+    ConfigError names both. ``sources`` says, per key, who set it (for the limit log).
+    """
+    if not clinic:
+        return settings
+    data: dict[str, Any] = {
+        "thresholds": dict(settings.thresholds),
+        "alarm_audio_pause_s": settings.alarm_audio_pause_s,
+        "escalation_s": settings.escalation_s,
+        "review_lock_min": settings.review_lock_s / 60,
+    }
+    for key, value in clinic.items():
+        section, _, name = clinic_key(key).partition(".")
+        if name:
+            data[section][name] = value
+        else:
+            data[key] = value
+    where = CLINIC_DEFAULTS if settings.path is None else f"{CLINIC_DEFAULTS} with {settings.path}"
+    merged = settings_from_data(data, where)
+    origin = {k.partition(".")[2]: (sources or {}).get(k, CLINIC_DEFAULTS)
+              for k in clinic if k.startswith("thresholds.")}
+    return replace(merged, path=settings.path, workstation_id=settings.workstation_id,
+                   sources=MappingProxyType({**settings.sources, **origin}))

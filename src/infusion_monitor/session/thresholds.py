@@ -150,6 +150,7 @@ TECHNICAL_CONDITIONS: dict[str, AlarmCondition] = {
         # A reminder about the chart, not the equipment: exported as "low" (clinical.md).
         AlarmCondition("charting_overdue", None, "", None, 0, L, D, "Minutes not charted"),
         AlarmCondition("storage_failing", None, "", None, 0, H, T, "Saving fails"),
+        AlarmCondition("storage_overflow", None, "", None, 0, H, T, "Readings lost: not saved"),
     )
 }
 #: signal_lost becomes high priority once the value has been missing this long.
@@ -223,10 +224,12 @@ class ThresholdProfile:
         return cls()
 
     @classmethod
-    def from_settings(cls, thresholds: Mapping[str, float], source: str) -> ThresholdProfile:
+    def from_settings(cls, thresholds: Mapping[str, float], source: str,
+                      sources: Mapping[str, str] | None = None) -> ThresholdProfile:
         """Defaults changed by a clinic's ``[thresholds]`` (already type-checked by config).
 
-        Each difference from the default is kept as a change by "clinic settings".
+        Each difference from the default is kept as a change by "clinic settings", its reason
+        the settings file ``source`` or, per limit, ``sources`` (a clinic default: who set it).
         """
         profile = cls()
         for name, value in thresholds.items():
@@ -236,8 +239,9 @@ class ThresholdProfile:
             old = profile._limits[name]
             if float(value) != old:
                 profile._limits[name] = float(value)
+                why = (sources or {}).get(name, f"settings file {source}")
                 profile.changes.append(LimitChange(name, old, float(value), "clinic settings",
-                                                   f"settings file {source}"))
+                                                   why))
         problem = order_problem(profile._limits)
         if problem is not None:
             raise ChartingError(f"{problem} ({source})")

@@ -87,6 +87,9 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
               ("created_us", N), ("created_by", S)),
     "user_state": (("id", N), ("password_hash", S), ("disabled", B),
                    ("password_changed_us", N)),
+    # Added with the clinic defaults (revision 0008): append-only, one entry per row.
+    "clinic_defaults": (("id", N), ("key", S), ("value", S), ("set_us", N), ("set_by", S),
+                        ("reason", S)),
 }
 
 #: The database table each covered table's rows live in.
@@ -94,11 +97,11 @@ SOURCE_TABLE = {name: {"session_end": "sessions", "user_state": "users"}.get(nam
                 for name in COLUMNS}
 
 #: Covered tables that belong to the clinic chain and have no ``session_id``.
-ACCOUNT_TABLES = ("users", "user_state")
+CLINIC_TABLES = ("users", "user_state", "clinic_defaults")
 
 #: Tables whose rows belong to a session through ``session_id`` (every one must be covered).
 SESSION_TABLES = tuple(n for n in COLUMNS
-                       if n not in ("sessions", "session_end", *ACCOUNT_TABLES))
+                       if n not in ("sessions", "session_end", *CLINIC_TABLES))
 
 _NAN = "7ff8000000000000"
 

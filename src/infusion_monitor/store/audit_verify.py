@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from infusion_monitor.errors import StoreError
 from infusion_monitor.store.audit import CLINIC_CHAIN, AuditEntry, entry_of, session_chain
 from infusion_monitor.store.audit_canon import (
-    ACCOUNT_TABLES,
+    CLINIC_TABLES,
     COLUMNS,
     GENESIS,
     SESSION_TABLES,
@@ -115,7 +115,7 @@ class _Rows:
             t = _table(name)
             if SOURCE_TABLE[name] == "sessions":
                 where = t.c.id == self.session_id
-            elif name in ACCOUNT_TABLES:  # the clinic's, whole
+            elif name in CLINIC_TABLES:  # the clinic's, whole
                 where = sa.true() if self.session_id is None else sa.false()
             elif self.session_id is None:
                 where = t.c.session_id.is_(None)
@@ -262,7 +262,7 @@ class _Verifier:
     def _uncovered(self, chain: str, session_id: int | None, rows: _Rows,
                    covered: dict[str, set[int]]) -> None:
         tables: Iterable[str] = (SESSION_TABLES if session_id is not None
-                                 else ("limit_changes", *ACCOUNT_TABLES))
+                                 else ("limit_changes", *CLINIC_TABLES))
         said: set[tuple[str, int]] = set()
         for name in tables:
             extra = sorted(set(rows.of(name)) - covered.get(name, set()))

@@ -235,13 +235,14 @@ def run_browser(database: Database, clock: Clock, access: Access | None = None,
     """
     from infusion_monitor.export.record import load_session_record
     from infusion_monitor.session.auth import export_recorder
+    from infusion_monitor.session.clinic_defaults import effective_settings
     from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, login_for
     from infusion_monitor.ui.qt_review import ReviewWindow
     from infusion_monitor.ui.qt_theme import apply_theme
 
     check_qt_binding()
     access = access or Access(database.engine)
-    settings = settings or load_settings()
+    settings = effective_settings(settings or load_settings(), database.engine)
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Infusion Monitor")

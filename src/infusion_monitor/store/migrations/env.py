@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
-from infusion_monitor.store import models_clinical, models_users  # noqa: F401 - their tables
+from infusion_monitor.store import (  # noqa: F401 - their tables
+    models_clinical,
+    models_defaults,
+    models_users,
+)
 from infusion_monitor.store.models import Base
 
 connection = context.config.attributes.get("connection")
