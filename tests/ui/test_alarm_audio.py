@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 from PySide6.QtCore import QObject
 from pytestqt.qtbot import QtBot
 
@@ -46,6 +49,18 @@ def test_the_real_backend_reports_no_device_here(qtbot: QtBot, clock: ManualCloc
     """Tests and CI have no sound server: Qt lists no outputs, and the state is plain."""
     sound = AlarmSound()
     assert sound.devices == [] and not sound.available
+    sound.close()
+
+
+def test_a_machine_where_qtmultimedia_cannot_load_has_no_device_not_a_crash(
+        qtbot: QtBot, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Without libpulse (a bare desktop install) importing QtMultimedia raises ImportError;
+    the window must still open and say there is no audio device."""
+    monkeypatch.setitem(sys.modules, "PySide6.QtMultimedia", None)  # import -> ImportError
+    sound = AlarmSound()
+    assert not sound.available and sound.device_text() == NO_DEVICE_TEXT
+    assert "QtMultimedia cannot load" in caplog.text
     sound.close()
 
 

@@ -50,9 +50,14 @@ class TonePlayer(Protocol):
 
 
 def system_outputs() -> list[str]:
-    """Descriptions of the audio outputs Qt can use (empty without a sound server)."""
-    from PySide6.QtMultimedia import QMediaDevices
-
+    """Descriptions of the audio outputs Qt can use (empty without a sound server, or when
+    QtMultimedia cannot load: e.g. no libpulse on the machine; the window then says "no
+    audio device" instead of failing to open)."""
+    try:
+        from PySide6.QtMultimedia import QMediaDevices
+    except ImportError as exc:
+        log.warning("no alarm tones: QtMultimedia cannot load (%s)", exc)
+        return []
     return [d.description() for d in QMediaDevices.audioOutputs()]
 
 

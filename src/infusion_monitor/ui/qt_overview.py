@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QMainWindow, QV
 from sqlalchemy import Engine
 
 from infusion_monitor.clock import Clock
-from infusion_monitor.errors import StoreError
+from infusion_monitor.errors import PermissionDeniedError, StoreError
+from infusion_monitor.session.auth import Access, Action
 from infusion_monitor.store.overview import ChairState, chair_states
 from infusion_monitor.store.overview_listener import ChangeListener
 from infusion_monitor.ui import qt_theme as theme
@@ -202,8 +203,28 @@ class OverviewWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def overview_login(access: Access) -> bool:
+    """Whether the overview may open: always without accounts; with accounts, after a login
+    by someone who may review (it shows patients' initials and vitals: not admins). A refusal
+    is recorded and raised (PermissionDeniedError); False when the login was cancelled."""
+    from infusion_monitor.ui.app import login_for
+    from infusion_monitor.ui.qt_login import ask_login
+
+    authenticate = login_for(access)
+    if authenticate is None:
+        return True
+    principal = ask_login(authenticate, title="Infusion Monitor — clinic overview: log in")
+    if principal is None:
+        return False
+    access.principal = principal
+    access.check(Action.REVIEW, what="see the clinic overview")
+    return True
+
+
 def run_overview(engine: Engine, clock: Clock) -> int:
-    """Run the clinic overview until it closes; returns the Qt exit code."""
+    """Run the clinic overview until it closes; returns the Qt exit code (1: login refused)."""
+    from PySide6.QtWidgets import QMessageBox
+
     from infusion_monitor.ui.app import DEFAULT_SIZE, check_qt_binding, exec_window
 
     check_qt_binding()
@@ -211,6 +232,12 @@ def run_overview(engine: Engine, clock: Clock) -> int:
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Infusion Monitor")
     theme.apply_theme(app)
+    try:
+        if not overview_login(Access(engine)):
+            return 0
+    except PermissionDeniedError as exc:
+        QMessageBox.warning(None, "Clinic overview", str(exc))
+        return 1
     window = OverviewWindow(engine, clock)
     window.resize(*DEFAULT_SIZE)
     return exec_window(app, window, on_quit=window.stop)
