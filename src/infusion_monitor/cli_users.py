@@ -133,6 +133,10 @@ def cmd_users(args: argparse.Namespace, engine: Engine) -> int:
     command = args.users_command
     if command == "add" and getattr(args, "as_user", None) is None:
         principal = None  # the first admin (add_user refuses it once accounts exist)
+    elif command != "add" and not Access(engine).accounts_exist():
+        # Nobody could be allowed: say what to do, and record no refusal of nobody.
+        raise ConfigError("this database has no user accounts yet: add the first admin with "
+                          "`infusion-monitor users add USERNAME --role admin --name NAME`")
     else:
         name = getattr(args, "username", "")
         what = {"add": f"add the account {name!r}", "list": "list the user accounts",

@@ -11,6 +11,12 @@ from infusion_monitor.errors import ChartingError
 
 MAX_TEXT = 10_000  # a note or a reason (characters)
 MAX_NAME = 128  # who, patient ID, clinician names (the DB column width)
+#: Invisible characters that reorder the text around them (bidi embeddings, overrides and
+#: isolates, category Cf): "ID 42\u202e99" displays as another ID. Letters of any script, and
+#: joiners such as ZWNJ, stay allowed.
+DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Line and paragraph separators (categories Zl, Zp) break a one-line field as \n would.
+LINE_BREAKS = frozenset("\u2028\u2029")
 
 
 def text(value: object, what: str, *, max_len: int = MAX_NAME, multiline: bool = False) -> str:
@@ -23,12 +29,17 @@ def text(value: object, what: str, *, max_len: int = MAX_NAME, multiline: bool =
     if len(cleaned) > max_len:
         raise ChartingError(f"{what} must be at most {max_len} characters; got {len(cleaned)}")
     allowed = "\n\t" if multiline else ""
-    bad = next((c for c in cleaned if c not in allowed and unicodedata.category(c) == "Cc"), None)
+    bad = next((c for c in cleaned if c not in allowed and (
+        unicodedata.category(c) == "Cc" or (c in LINE_BREAKS and not multiline))), None)
     if bad is not None:
         raise ChartingError(
             f"{what} contains a control character (U+{ord(bad):04X}); remove it"
             + ("" if multiline else " (use a single line)")
         )
+    hidden = next((c for c in cleaned if c in DIRECTION_CONTROLS), None)
+    if hidden is not None:
+        raise ChartingError(f"{what} contains an invisible text-direction control "
+                            f"(U+{ord(hidden):04X}); retype it without that character")
     return cleaned
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -72,7 +72,7 @@ class CheckInForm(QFrame):
             edit = QLineEdit()
             edit.setObjectName(f"checkin_{name}")
             edit.returnPressed.connect(self.submit)
-            error = coloured(QLabel(""), theme.ALERT_RED)
+            error = _plain(coloured(QLabel(""), theme.ALERT_RED))
             error.hide()
             cell = QHBoxLayout()
             cell.addWidget(edit, 1)
@@ -88,7 +88,7 @@ class CheckInForm(QFrame):
         self.button.clicked.connect(self.submit)
         self.amend = QPushButton("Amend check-in…")
         self.amend.clicked.connect(self._start_amend)
-        self.message = coloured(QLabel(""), theme.ALERT_RED)
+        self.message = _plain(coloured(QLabel(""), theme.ALERT_RED))
         self.message.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.button)
@@ -173,6 +173,12 @@ class CheckInForm(QFrame):
         self._amending = True
         self.refresh()
         self.reason.setFocus()
+
+
+def _plain(label: QLabel) -> QLabel:
+    """A message that may quote what was typed ("got '<b>…'"): shown as typed, never as HTML."""
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
 
 
 def _differs(old: object, new: object) -> bool:
