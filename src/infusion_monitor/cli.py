@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import signal
 import subprocess
 import sys
@@ -17,11 +19,13 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from infusion_monitor import __version__
+from infusion_monitor.cli_defaults import add_defaults_parser, cmd_defaults
 from infusion_monitor.cli_users import add_login_options, add_users_parser, cmd_users, login
 from infusion_monitor.clock import Clock, ScaledClock, SystemClock, iso_z
-from infusion_monitor.devices.base import DeviceEvent, WaveformBlock
+from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, WaveformBlock
 from infusion_monitor.devices.registry import PROTOCOLS, get_protocol
 from infusion_monitor.errors import ConfigError, InfusionMonitorError
 from infusion_monitor.session.auth import Access, Action
@@ -37,14 +41,22 @@ class UsageError(InfusionMonitorError):
     """Bad arguments: exit code 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2) that says where help is,
+    not the usage block; subcommand parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"infusion-monitor: {message} (see `{self.prog} --help`)\n")
+
+
 def _positive(kind: type[float] | type[int]):
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        if not math.isfinite(value) or value <= 0:  # nan and inf parse as floats
+            raise argparse.ArgumentTypeError(f"{text!r} must be a number greater than 0")
         return value
 
     return parse
@@ -59,13 +71,25 @@ def _workstation(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _patient_id(text: str) -> str:
+    """``--patient``: checked as the check-in's patient ID is (no control characters, at most
+    128 characters), before anything is opened."""
+    from infusion_monitor.errors import ChartingError
+    from infusion_monitor.session.validate import text as checked_text
+
+    try:
+        return checked_text(text, "patient ID")
+    except ChartingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 WORKSTATION_HELP = ("this chair's name on the clinic overview (default: "
                     "$INFUSION_MONITOR_WORKSTATION, else workstation_id in the settings, "
                     "else the host name)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="infusion-monitor",
         description="Secondary display and record of vital signs during IV ketamine infusions. "
         "It never controls the pump; the patient monitor's own alarms remain primary.",
@@ -92,7 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="device path or pyserial URL (socket://host:port, rfc2217://host:port)")
     r.add_argument("--baud", type=_positive(int), help="override the protocol's default speed")
     r.add_argument("--seconds", type=_positive(float), help="stop after this many seconds")
-    r.add_argument("--patient", help="patient or clinic ID")
+    r.add_argument("--patient", type=_patient_id, help="patient or clinic ID")
+    left_open = r.add_mutually_exclusive_group()
+    left_open.add_argument("--resume", nargs="?", type=_positive(int), const=True,
+                           default=False, metavar="SESSION",
+                           help="continue this workstation's open session (one the app left "
+                           "open when it stopped unexpectedly); prints its id")
+    left_open.add_argument("--new", action="store_true",
+                           help="close this workstation's open session as interrupted, then "
+                           "start a new one")
 
     t = sub.add_parser("detect", help="try the known monitor protocols on a port and say which "
                        "one answers (exit 0 found, 1 none)")
@@ -104,13 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="turn a raw byte capture from a monitor into a session")
     i.add_argument("--protocol", choices=protocols, required=True)
     i.add_argument("file", type=Path)
-    i.add_argument("--patient", help="patient or clinic ID")
+    i.add_argument("--patient", type=_patient_id, help="patient or clinic ID")
 
     s = sub.add_parser("sessions", help="list recorded sessions")
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
     e = sub.add_parser("export", help="export one session")
-    e.add_argument("session", type=int)
+    e.add_argument("session", type=_positive(int))
     e.add_argument("--format", required=True, choices=(
         "csv", "minutes-csv", "alarms-csv", "fhir", "hl7", "pdf",
     ))
@@ -126,9 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = a.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     av = audit_sub.add_parser("verify", help="check every hash link and every recorded row; "
                               "exit 0 intact, 1 broken (names the first broken entry)")
-    av.add_argument("--session", type=int, help="check only this session's chain")
+    av.add_argument("--session", type=_positive(int), help="check only this session's chain")
     ash = audit_sub.add_parser("show", help="list one session's audit trail")
-    ash.add_argument("--session", type=int, required=True)
+    ash.add_argument("--session", type=_positive(int), required=True)
     ash.add_argument("--all", action="store_true",
                      help="also list the per-batch entries covering the device data")
     for sp in (av, ash):
@@ -143,10 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "has; exit 0 if current, 1 if it needs `db upgrade` or is not ours")
     dbu = db_sub.add_parser("upgrade", help="bring the schema to this version (every "
                             "workstation's app must be this version or newer afterwards)")
-    for sp in (dbc, dbu):
+    dbe = db_sub.add_parser("encrypt", help="copy a plain SQLite database into a new "
+                            "encrypted file (--out sqlite+pysqlcipher:///PATH; the key as "
+                            "when opening it)")
+    dbe.add_argument("--out", required=True, help="the new encrypted file's URL")
+    for sp in (dbc, dbu, dbe):
         sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
 
     add_users_parser(sub)
+    add_defaults_parser(sub)
     for sp in (d, r, i, s, e, v, o):
         sp.add_argument("--db", default=argparse.SUPPRESS, help="database URL or SQLite file")
     for sp in (r, i, s, e, av, ash):
@@ -168,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[command](args)
     except UsageError as exc:
-        print(f"infusion-monitor: {exc}", file=sys.stderr)
+        where = "infusion-monitor" + (f" {args.command}" if args.command else "")
+        print(f"infusion-monitor: {exc} (see `{where} --help`)", file=sys.stderr)
         return 2
     except InfusionMonitorError as exc:
         print(f"infusion-monitor: {exc}", file=sys.stderr)
@@ -177,16 +215,70 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _open_db(args: argparse.Namespace):
-    from infusion_monitor.store.db import open_database, resolve_url
+def _open_db(args: argparse.Namespace, gui: bool = False, *, existing: bool = False):
+    """The database of ``--db``; an encrypted one's key is asked for on the terminal, or
+    (``gui``) in a dialog, when neither the OS keyring nor the environment has it.
+    ``existing``: a command that only reads, and must not create a database (_db_url)."""
+    from infusion_monitor.store.db import open_database
 
-    return open_database(resolve_url(args.db))
+    url = _db_url(args, existing=existing)
+    if gui:
+        from infusion_monitor.ui.qt_key_prompt import ask_key_dialog
+        from infusion_monitor.ui.qt_start_error import show_start_error
+
+        try:
+            return open_database(url, ask_key=ask_key_dialog)
+        except InfusionMonitorError as exc:  # shown, then printed by main() as for any command
+            show_start_error(str(exc))
+            raise
+    return open_database(url)
+
+
+def _db_url(args: argparse.Namespace, *, existing: bool = False) -> str:
+    """The database URL; UsageError for a blank ``--db`` (never the default database in its
+    place), ConfigError for a SQLite path that is a directory or, if ``existing``, a file that
+    does not exist: a command that failed creates no database file."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from infusion_monitor.store.db import resolve_url
+
+    if args.db is not None and not args.db.strip():
+        raise UsageError("--db is empty: give a database URL or SQLite file, or leave --db out")
+    url = resolve_url(args.db)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # open_database says what is wrong with it
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    path = Path(parsed.database)
+    if path.is_dir():
+        raise ConfigError(f"database {path} is a directory: give a file, e.g. "
+                          f"{path / 'infusion-monitor.db'}")
+    if existing and not path.exists():
+        raise ConfigError(f"no database at {path}: nothing was recorded there; check --db "
+                          "(or $INFUSION_MONITOR_DB)")
+    return url
+
+
+def _check_output(path: Path) -> None:
+    """``-o FILE`` must be writable before anything is read or audited as exported."""
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {path}: there is no directory {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: the directory {parent} is not writable")
 
 
 # -- headless ---------------------------------------------------------------------------------
 def cmd_record(args: argparse.Namespace) -> int:
+    from infusion_monitor.config import load_settings
     from infusion_monitor.session.live import LiveRecording
 
+    settings = load_settings()  # a wrong settings file stops here, before the database opens
     database = _open_db(args)
     try:
         access = login(args, database.engine, Action.CHART, what="start a recording")
@@ -200,12 +292,17 @@ def cmd_record(args: argparse.Namespace) -> int:
         log.info("link %s: %s", state, detail)
         print(f"link: {state}{': ' + detail if detail else ''}", file=sys.stderr, flush=True)
 
-    recording = LiveRecording(
-        database, protocol=args.protocol, url=args.port, source="record",
-        patient_id=args.patient, baudrate=args.baud, on_state=on_state,
-        on_store_error=lambda exc: store_failed.append(str(exc)),
-        workstation_id=args.workstation, access=access,
-    )
+    try:
+        resume = _settle_open_sessions(database, args, access, settings)
+        recording = LiveRecording(
+            database, protocol=args.protocol, url=args.port, source="record",
+            patient_id=args.patient, baudrate=args.baud, on_state=on_state,
+            on_store_error=lambda exc: store_failed.append(str(exc)),
+            workstation_id=args.workstation, access=access, resume=resume, settings=settings,
+        )
+    except BaseException:
+        database.close()
+        raise
     print(recording.session_id, flush=True)
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -233,6 +330,19 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settle_open_sessions(database, args: argparse.Namespace, access, settings) -> int | None:
+    """The open session to resume, or None for a new one (session/resume.py decides)."""
+    from infusion_monitor.config import resolve_workstation
+    from infusion_monitor.session.resume import settle_open_sessions
+    from infusion_monitor.store.audit import current_user
+
+    principal = access.principal
+    return settle_open_sessions(
+        database, resolve_workstation(args.workstation, settings), resume=args.resume,
+        new=args.new, by=principal.display_name if principal is not None else current_user(),
+        now=SystemClock().now())
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     """Report which protocol answers on ``--port``; the evidence per protocol goes to stderr."""
     from infusion_monitor.devices.detect import detect
@@ -249,15 +359,22 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    """``db check``: report without changing anything; ``db upgrade``: migrate to this version."""
+    """``db check``: report without changing anything; ``db upgrade``: migrate to this version;
+    ``db encrypt``: an encrypted copy."""
     from infusion_monitor.store.db import (
         inspect_database,
         open_database,
-        resolve_url,
         schema_status,
     )
 
-    url = resolve_url(args.db)
+    url = _db_url(args)
+    if args.db_command == "encrypt":
+        from infusion_monitor.store.encrypt import encrypt_copy
+
+        revision = encrypt_copy(url, args.out)
+        print(f"{args.out}: encrypted copy of {url} at schema revision {revision}; "
+              "keep the key safe: without it the copy cannot be read")
+        return 0
     if args.db_command == "upgrade":
         with open_database(url) as database:  # opening migrates (one workstation at a time)
             current, _ = schema_status(database.engine)
@@ -281,6 +398,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"no valid {args.protocol} frame in {path} ({len(data)} bytes): "
             "check the file and the --protocol"
         )
+    cut = _incomplete_tail(args.protocol, data)
+    if cut:  # recorded too, at the capture's last time: the record says it ends early
+        events.append(DeviceEvent(DeviceEventKind.FRAME_REJECTED, f"the capture ends in the "
+                                  f"middle of a frame ({cut} bytes): the file is truncated"))
     recorder = Recorder(0, device_time=True)
     stamped = recorder.handle(events)
     readings = [e for e in stamped if isinstance(e, Reading)]
@@ -307,17 +428,47 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(sid)
     print(
         f"session {sid}: {len(readings)} readings ({counts or 'none'}) from "
-        f"{codec.stats.frames_ok} frames, {codec.stats.frames_rejected} rejected frames",
+        f"{codec.stats.frames_ok} frames, {codec.stats.frames_rejected} rejected frames"
+        + (f"; the file is truncated: its last {cut} bytes are an incomplete frame, "
+           "imported up to the frame before" if cut else ""),
         file=sys.stderr,
     )
     return 0
 
 
+#: Longer than any protocol's frame: the end of a capture searched for a frame cut off.
+_TAIL_BYTES = 4096
+
+
+def _incomplete_tail(protocol: str, data: bytes) -> int:
+    """How many bytes at the end of a capture belong to no complete frame (a file cut off
+    mid-frame); line endings after the last frame do not count. The codec is the judge:
+    the shortest piece of the tail holding all of its frames ends where the last one does."""
+    tail = data[-_TAIL_BYTES:]
+
+    def frames(n: int) -> int:
+        codec = get_protocol(protocol).create()
+        codec.receive_data(tail[:n])
+        return codec.stats.frames_ok + codec.stats.frames_rejected
+
+    whole, low, high = frames(len(tail)), 0, len(tail)
+    while low < high:
+        mid = (low + high) // 2
+        if frames(mid) >= whole:
+            high = mid
+        else:
+            low = mid + 1
+    return len(tail[low:].rstrip(b"\r\n"))
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     database = _open_db(args)
     try:
+        from infusion_monitor.session.resume import interrupted_sessions
+
         login(args, database.engine, Action.REVIEW, what="list the sessions")
         sessions = database.repository.list_sessions()
+        interrupted = interrupted_sessions(database)
     finally:
         database.close()
     rows = [
@@ -326,6 +477,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             "ended_utc": iso_z(s.ended) if s.ended is not None else None,
             "source": s.source, "protocol": s.protocol, "port": s.port,
             "patient_id": s.patient_id, "readings": s.n_readings, "events": s.n_events,
+            "state": _session_state(s, interrupted),
         }
         for s in sessions
     ]
@@ -336,12 +488,21 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         print("no sessions yet", file=sys.stderr)
         return 0
     print(f"{'id':>5}  {'started (UTC)':19}  {'ended (UTC)':19}  {'source':7} {'protocol':9} "
-          f"{'patient':12} {'readings':>8}")
+          f"{'patient':12} {'readings':>8}  state")
     for s in sessions:
         ended = s.ended.strftime("%Y-%m-%d %H:%M:%S") if s.ended else "(open)"
         print(f"{s.id:>5}  {s.started.strftime('%Y-%m-%d %H:%M:%S'):19}  {ended:19}  "
-              f"{s.source:7} {s.protocol:9} {s.patient_id or '-':12} {s.n_readings:>8}")
+              f"{s.source:7} {s.protocol:9} {s.patient_id or '-':12} {s.n_readings:>8}  "
+              f"{_session_state(s, interrupted)}")
     return 0
+
+
+def _session_state(s, interrupted: set[int]) -> str:
+    """open (recording, or left open by a crash: ``record --resume``), interrupted (closed
+    as such), or ended."""
+    if s.ended is None:
+        return "open"
+    return "interrupted" if s.id in interrupted else "ended"
 
 
 def _load_readings(database, args: argparse.Namespace, _access):
@@ -395,7 +556,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "pdf":
         return _export_pdf(args)
     load, write, what = _text_export(args.format, args)
-    database = _open_db(args)
+    if args.output is not None:
+        _check_output(args.output)
+    database = _open_db(args, existing=True)
     try:
         access = _export_login(database, args)
         data = load(database, args, access)
@@ -422,7 +585,8 @@ def _export_pdf(args: argparse.Namespace) -> int:
     if args.output is None or str(args.output) == "-":
         raise UsageError("--format pdf writes a binary file: give one with -o FILE "
                          "(it is never written to the terminal)")
-    database = _open_db(args)
+    _check_output(args.output)
+    database = _open_db(args, existing=True)
     try:
         access = _export_login(database, args)
         record = load_session_record(database, args.session, access=access)
@@ -464,7 +628,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """``audit verify``: 0 intact, 1 broken; ``audit show``: one session's entries."""
     from infusion_monitor.store.audit import AuditLog
 
-    database = _open_db(args)
+    database = _open_db(args, existing=True)
     try:
         if args.audit_command == "show":
             login(args, database.engine, Action.REVIEW, session_id=args.session,
@@ -514,25 +678,36 @@ def _recording_factory(database, clock: Clock, source: str, workstation: str | N
                        access=None):
     from infusion_monitor.session.live import LiveRecording
 
-    def start_recording(protocol: str, url: str, baud: int, **callbacks) -> LiveRecording:
+    def start_recording(protocol: str, url: str, baud: int, *, resume: int | None = None,
+                        **callbacks) -> LiveRecording:
         """Called by the window; ``callbacks`` route storage errors to its banner. The
-        recording shares the window's ``access``: its core checks whoever is logged in."""
+        recording shares the window's ``access``: its core checks whoever is logged in.
+        ``resume``: the open session the nurse chose to continue."""
         return LiveRecording(database, protocol=protocol, url=url, source=source,
                              clock=clock, baudrate=baud, workstation_id=workstation,
-                             access=access, **callbacks)
+                             access=access, resume=resume, **callbacks)
 
     return start_recording
+
+
+def _chair_recovery(database, args: argparse.Namespace):
+    """This chair's sessions left open, for the window to offer at start."""
+    from infusion_monitor.config import load_settings, resolve_workstation
+    from infusion_monitor.session.resume import ChairRecovery
+
+    return ChairRecovery(database, resolve_workstation(args.workstation, load_settings()))
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
     from infusion_monitor.ui.app import run_gui
 
-    database = _open_db(args)
+    database = _open_db(args, gui=True)
     clock = SystemClock()
     access = Access(database.engine)
     try:
         return run_gui(clock=clock, access=access, start_recording=_recording_factory(
-            database, clock, "gui", args.workstation, access))
+            database, clock, "gui", args.workstation, access),
+            recovery=_chair_recovery(database, args))
     finally:
         database.close()
 
@@ -540,7 +715,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     from infusion_monitor.ui.qt_browser import run_browser
 
-    database = _open_db(args)
+    database = _open_db(args, gui=True)
     try:
         return run_browser(database, SystemClock(), Access(database.engine))
     finally:
@@ -550,7 +725,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_overview(args: argparse.Namespace) -> int:
     from infusion_monitor.ui.qt_overview import run_overview
 
-    database = _open_db(args)
+    database = _open_db(args, gui=True)
     try:
         return run_overview(database.engine, SystemClock())
     finally:
@@ -577,9 +752,15 @@ def start_simulator(protocol: str, scenario: str, speed: float, seed: int,
 def cmd_demo(args: argparse.Namespace) -> int:
     from infusion_monitor.ui.app import run_gui
 
-    database = _open_db(args)
+    database = _open_db(args, gui=True)
     access = Access(database.engine)
-    clock = ScaledClock(args.speed)
+    try:
+        recovery = _chair_recovery(database, args)
+        # An accelerated clock runs ahead of the wall clock: a resumed demo goes on from there.
+        clock = ScaledClock(args.speed, origin=recovery.clock_origin(SystemClock().now()))
+    except BaseException:
+        database.close()
+        raise
     proc, path = start_simulator(args.protocol, args.scenario, args.speed, args.seed,
                                  iso_z(clock.origin))
     try:
@@ -590,6 +771,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                                access),
             initial=(args.protocol, path, baud),
             title=f"Infusion Monitor — DEMO ({args.scenario}, simulated patient)",
+            recovery=recovery,
         )
     finally:
         proc.terminate()
@@ -608,8 +790,16 @@ def cmd_users_command(args: argparse.Namespace) -> int:
         database.close()
 
 
+def cmd_defaults_command(args: argparse.Namespace) -> int:
+    database = _open_db(args)
+    try:
+        return cmd_defaults(args, database.engine)
+    finally:
+        database.close()
+
+
 _COMMANDS = {
-    "db": cmd_db, "users": cmd_users_command,
+    "db": cmd_db, "users": cmd_users_command, "defaults": cmd_defaults_command,
     "gui": cmd_gui, "demo": cmd_demo, "record": cmd_record, "detect": cmd_detect,
     "import": cmd_import,
     "sessions": cmd_sessions, "export": cmd_export, "review": cmd_review,

@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 
 from infusion_monitor.session.alarm_monitor import to_record
 from infusion_monitor.session.alarms import AlarmEngine
-from infusion_monitor.store import open_database
 from infusion_monitor.store.alarm_log import AlarmLog, fold
 from infusion_monitor.vitals import Vital
 
 
 def export_alarms(run, sid: int) -> list[dict[str, str]]:
     out = subprocess.run(
-        [sys.executable, "-m", "infusion_monitor.cli", "--db", str(run.db), "export", str(sid),
+        [sys.executable, "-m", "infusion_monitor.cli", "--db", run.db, "export", str(sid),
          "--format", "alarms-csv"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout
@@ -71,7 +70,7 @@ def test_record_stores_the_hypertensive_alarms_and_exports_them(run, monkeypatch
     assert all(r["acknowledged_by"] == "" for r in rows)
 
     # The same stored data through a fresh engine gives the same physiological log.
-    with open_database(f"sqlite:///{run.db}") as db:
+    with run.open_database() as db:
         stored = [a for a in AlarmLog(db.engine).alarms(sid) if a.condition != "link_lost"]
     items = sorted([*readings, *run.db_events(sid)], key=lambda e: e.t_received)
     engine = AlarmEngine(origin=items[0].t_received)

@@ -351,6 +351,20 @@ def test_link_lost_after_10_s_without_frames_and_a_stopped_link_is_not_lost():
     assert e.active() == [] and e.tick(100) == []
 
 
+def test_link_lost_on_the_bar_says_the_latest_reason():
+    """The link's watchdog notices garbage only as the alarm falls due: the bar must say so."""
+    e = AlarmEngine(origin=T0)
+    e.on_events([reading(Vital.HR, 70, 0)])
+    e.tick(10.5)
+    e.on_events([DeviceEvent(DeviceEventKind.NO_DATA, "no valid frame for 10 s, though 900 "
+                             "bytes came: wrong baud rate or protocol?", t_received=at(10.6))])
+    (shown,) = e.active()
+    assert shown.text == ("Monitor link lost: no valid frame for 10 s: no valid frame for 10 s,"
+                          " though 900 bytes came: wrong baud rate or protocol?")
+    e.on_link_state("reconnecting", "retrying: /dev/ttyUSB0 is busy", 11)
+    assert e.active()[0].text.endswith(": retrying: /dev/ttyUSB0 is busy")
+
+
 def test_nibp_overdue_reminder_follows_the_phase_schedule():
     e = engine()
     e.set_phase(Phase.INFUSION, 0)

@@ -26,6 +26,7 @@ from infusion_monitor.session.auth import Access, Action, access_for
 from infusion_monitor.session.phases import Phase
 from infusion_monitor.session.thresholds import LimitChange, ThresholdProfile
 from infusion_monitor.store.alarm_log import AlarmEventRecord, AlarmLog, LimitChangeRecord
+from infusion_monitor.store.repository import reason_of
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def to_record(change: AlarmChange) -> AlarmEventRecord:
 def profile_from_settings(settings: Settings) -> ThresholdProfile:
     if not settings.thresholds:
         return ThresholdProfile.defaults()
-    return ThresholdProfile.from_settings(settings.thresholds, str(settings.path or "settings"))
+    return ThresholdProfile.from_settings(settings.thresholds, str(settings.path or "settings"),
+                                          settings.sources)
 
 
 class AlarmMonitor:
@@ -103,9 +105,12 @@ class AlarmMonitor:
         """Seconds on the engine's timeline (the injected clock's monotonic time)."""
         return self.clock.monotonic() - self._mono0
 
-    def start(self) -> AlarmMonitor:
-        """Log the clinic's limit changes for this session, then tick from a thread."""
-        if self.alarm_log is not None and self.profile.changes:
+    def start(self, *, log_limits: bool = True) -> AlarmMonitor:
+        """Log the clinic's limit changes for this session, then tick from a thread.
+
+        ``log_limits=False``: a resumed session, whose limits are already in its log.
+        """
+        if log_limits and self.alarm_log is not None and self.profile.changes:
             now = self.clock.now()
             self.alarm_log.append_limit_changes([
                 LimitChangeRecord(c.condition, c.old_value, c.new_value, c.time or now, c.by,
@@ -154,6 +159,11 @@ class AlarmMonitor:
             self._publish(changes)
             return changes
 
+    def restore(self, step: Callable[[float], list[AlarmChange]]) -> list[AlarmChange]:
+        """Run ``step(now)`` on the engine and store what it changed (crash recovery puts
+        the stored alarm state back this way: session/resume.py)."""
+        return self._do(step)
+
     # -- inputs -------------------------------------------------------------------------------
     def on_events(self, events: Sequence[Event]) -> None:
         """Recorder subscriber: stamped readings and device events (on the link thread)."""
@@ -163,7 +173,11 @@ class AlarmMonitor:
         self._do(lambda now: self.engine.on_link_state(str(state), detail, now))
 
     def on_storage_error(self, exc: Exception) -> None:
-        self._do(lambda now: self.engine.on_storage_error(str(exc), now))
+        # The driver's first line, not SQLAlchemy's statement and parameters (patient data).
+        self._do(lambda now: self.engine.on_storage_error(reason_of(exc), now))
+
+    def on_storage_overflow(self, dropped: int) -> None:
+        self._do(lambda now: self.engine.on_storage_overflow(dropped, now))
 
     def on_storage_recovered(self) -> None:
         self._do(self.engine.on_storage_recovered)

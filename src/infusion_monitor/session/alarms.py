@@ -33,7 +33,8 @@ from the start if none came; it ends with the next frame. ``signal_lost`` per Sp
 (medium, high after 60 s): from the first invalid status, probe off or non-OK reading until the
 next valid reading, alarmed after 15 s. ``nibp_overdue`` (low): no valid NIBP for the phase's
 interval + 2 min, counted from the later of the last NIBP and the phase start (needs
-``set_phase``). ``storage_failing`` (high): saving fails.
+``set_phase``). ``storage_failing`` (high): saving fails; ``storage_overflow`` (high): and memory
+for unsaved data is full, so readings are lost (the store records how many).
 
 Reminder: ``charting_overdue`` (low, exported as ``low``: it is about the chart, not the
 equipment): 3 minutes in a row unassessed (``on_unassessed_streak``).
@@ -208,7 +209,7 @@ class AlarmEngine:
         elif k is DeviceEventKind.DATA_RESUMED:
             self._frame(t)
         elif k in (DeviceEventKind.LINK_DOWN, DeviceEventKind.NO_DATA):
-            self._link_detail = e.detail
+            self._note_link(e.detail)
         elif k is DeviceEventKind.RECORDING_STOPPED:
             self._supervising = False
         elif k is DeviceEventKind.RECORDING_STARTED and not self._supervising:
@@ -225,8 +226,15 @@ class AlarmEngine:
             if not self._supervising:
                 self._supervise(t)
             if state in ("disconnected", "reconnecting", "no data"):
-                self._link_detail = detail
+                self._note_link(detail)
         return self._take()
+
+    def _note_link(self, detail: str) -> None:
+        """Why the link is down; an alarm already shown says the latest reason (busy, garbage)."""
+        self._link_detail = detail
+        alarm = self.book.open.get("link_lost")
+        if alarm is not None:
+            alarm.text = self._link_text()
 
     def _supervise(self, t: float) -> None:
         self._supervising = True
@@ -336,10 +344,20 @@ class AlarmEngine:
                              f"Saving to the database fails: {detail}")
         return self._take()
 
+    def on_storage_overflow(self, dropped: int, now: float) -> list[AlarmChange]:
+        """Memory for unsaved data is full: readings are being lost, not only delayed."""
+        t = self._input(now)
+        if "storage_overflow" not in self.book.open:
+            self.book.raise_(self.profile.condition("storage_overflow"), "storage_overflow", t,
+                             f"Saving fails and memory is full: readings are not being kept"
+                             f" ({dropped} so far)", float(dropped))
+        return self._take()
+
     def on_storage_recovered(self, now: float) -> list[AlarmChange]:
         t = self._input(now)
-        if "storage_failing" in self.book.open:
-            self.book.end("storage_failing", t)
+        for condition in ("storage_failing", "storage_overflow"):
+            if condition in self.book.open:
+                self.book.end(condition, t)
         return self._take()
 
     # -- timed steps ----------------------------------------------------------------------------
@@ -379,11 +397,12 @@ class AlarmEngine:
         return out + self.book.dues()
 
     def _raise_link(self, ref: float) -> None:
+        self.book.raise_(self.profile.condition("link_lost"), "link_lost",
+                         ref + self.link_timeout_s, self._link_text())
+
+    def _link_text(self) -> str:
         why = f": {self._link_detail}" if self._link_detail else ""
-        self.book.raise_(
-            self.profile.condition("link_lost"), "link_lost", ref + self.link_timeout_s,
-            f"Monitor link lost: no valid frame for {self.link_timeout_s:g} s{why}",
-        )
+        return f"Monitor link lost: no valid frame for {self.link_timeout_s:g} s{why}"
 
     def _raise_signal(self, vital: Vital) -> None:
         since, why = self._lost[vital]

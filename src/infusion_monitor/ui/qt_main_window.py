@@ -31,9 +31,11 @@ from infusion_monitor.clock import Clock
 from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind, Event, SerialSettings
 from infusion_monitor.devices.link import LinkState
 from infusion_monitor.devices.registry import get_protocol
+from infusion_monitor.errors import InfusionMonitorError
 from infusion_monitor.session.auth import Access, Action, Principal, denial_message
 from infusion_monitor.session.chart_alarms import ChartAlarmBridge
 from infusion_monitor.session.lifecycle import SessionChart
+from infusion_monitor.session.resume import ChairRecovery
 from infusion_monitor.ui import qt_theme as theme
 from infusion_monitor.ui.qt_alarm_bar import AlarmBar
 from infusion_monitor.ui.qt_alarm_log import AlarmLogView
@@ -45,6 +47,7 @@ from infusion_monitor.ui.qt_login import Authenticate, LoginDialog, UserSwitcher
 from infusion_monitor.ui.qt_numeric import NibpTile, NumericTile
 from infusion_monitor.ui.qt_pleth import PlethSweep
 from infusion_monitor.ui.qt_port_picker import PortLister, PortPicker, system_ports
+from infusion_monitor.ui.qt_resume import CLOSE, RESUME, ResumeDialog
 from infusion_monitor.ui.qt_status import DeviceStatus, SessionClock
 from infusion_monitor.ui.qt_trends import TrendPanel
 from infusion_monitor.vitals import Vital
@@ -109,6 +112,7 @@ class MainWindow(QMainWindow):
         open_chart: Callable[[Recording, Clock], SessionChart | None] = chart_for_recording,
         access: Access | None = None,
         authenticate: Authenticate | None = None,
+        recovery: ChairRecovery | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -164,9 +168,14 @@ class MainWindow(QMainWindow):
             self.set_principal(access.principal)
         else:
             self.apply_permissions()
+        # Crash recovery (session/resume.py): a session this chair left open is offered first.
+        self._recovery = recovery
+        self._initial = initial
+        self.resume_dialog: ResumeDialog | None = None
         if initial is not None:
             self.picker.set_selection(*initial)
-            QTimer.singleShot(0, self._auto_connect)
+        if initial is not None or recovery is not None:
+            QTimer.singleShot(0, self._start_up)
 
     # -- who is logged in -------------------------------------------------------------------
     def _build_user_menu(self) -> None:
@@ -334,21 +343,81 @@ class MainWindow(QMainWindow):
             self.error_label.setText("")
             self.error_banner.hide()
 
+    # -- a session left open ----------------------------------------------------------------
+    def _start_up(self) -> None:
+        """Offer this chair's open session, if any; otherwise connect to ``initial``."""
+        if self._closed:
+            return
+        try:
+            left_open = self._recovery.open_sessions() if self._recovery is not None else []
+        except InfusionMonitorError as exc:
+            self.show_error(f"✖ Could not look for open sessions: {exc}")
+            return
+        if not left_open:
+            if self._initial is not None:
+                self._auto_connect()
+            return
+        self.resume_dialog = ResumeDialog(left_open[0], self._clock.now(), self)
+        self.resume_dialog.chosen.connect(self._resume_chosen)
+        self.resume_dialog.open()
+
+    def _resume_chosen(self, choice: str) -> None:
+        dialog, self.resume_dialog = self.resume_dialog, None
+        if dialog is None or self._recovery is None:
+            return
+        session = dialog.session
+        if choice == RESUME:
+            # The session's monitor; a demo's simulator is a new pty, given as ``initial``.
+            protocol, url = session.info.protocol, session.info.port or ""
+            baud = get_protocol(protocol).serial.baudrate
+            if self._initial is not None and self._initial[0] == protocol:
+                _, url, baud = self._initial
+            self.connect_to(protocol, url, baud, resume=session.id)
+        elif choice == CLOSE:
+            try:
+                self._recovery.close_interrupted(session, by=self.user)
+            except InfusionMonitorError as exc:
+                self.show_error(f"✖ Could not close session {session.id}: {exc}")
+                return
+            self._start_up()  # the next one left open, or the usual start
+        else:
+            self.show_error(f"✖ Session {session.id} is still open: nothing is recorded until "
+                            "it is resumed or closed as interrupted (restart to choose)")
+
+    def _offer_open_session(self) -> bool:
+        """Offer this chair's open session again (the dialog was dismissed); True if there
+        is one, so that Connect does not start a new session beside it."""
+        if self._recovery is None:
+            return False
+        if self.resume_dialog is not None:
+            return True
+        try:
+            left_open = self._recovery.open_sessions()
+        except InfusionMonitorError as exc:
+            self.show_error(f"✖ Could not look for open sessions: {exc}")
+            return True
+        if left_open:
+            self._start_up()
+        return bool(left_open)
+
     # -- recording --------------------------------------------------------------------------
     def _auto_connect(self) -> None:
         if not self._closed:
             self.picker.connect_button.click()
 
     def connect_to(self, protocol: str, url: str, baud: int,
-                   settings: SerialSettings | None = None) -> bool:
+                   settings: SerialSettings | None = None, resume: int | None = None) -> bool:
         """Start a recording through the injected factory; any failure goes to the banner.
 
         ``settings`` (the connection bar's full line settings) reach the factory as
         ``serial_settings=`` only when they differ from the protocol's own at ``baud``, so a
-        factory that knows only the quick path keeps working.
+        factory that knows only the quick path keeps working. ``resume`` (an open session's
+        id) reaches it as ``resume=``; the trends then show the session's stored history.
         """
         if self.recording is not None or self._closed:
             return False
+        if resume is None and self._offer_open_session():
+            return False  # a second session beside the open one would split the record
         self.clear_error()
         self.picker.set_selection(protocol, url, baud, settings)
         try:
@@ -357,10 +426,13 @@ class MainWindow(QMainWindow):
                 get_protocol(protocol).serial, baudrate=baud
             ):
                 line["serial_settings"] = replace(settings, baudrate=baud)
+            extra: dict[str, object] = dict(line)
+            if resume is not None:
+                extra["resume"] = resume
             recording = self._start_recording(
                 protocol, url, baud,
                 on_store_error=self._store_error, on_store_recovered=self._store_recovered,
-                **line,
+                **extra,
             )
         except Exception as exc:  # a bad port or DB must not take the window down
             log.exception("could not start recording from %s", url)
@@ -372,7 +444,12 @@ class MainWindow(QMainWindow):
         feed.state.connect(self.device_status.set_state)
         recording.recorder.subscribe(feed.push_events)
         recording.add_state_listener(feed.push_state)
-        self.trends.start_session(self._clock.now())
+        resumed = getattr(recording, "resumed", None)
+        if resumed is not None and self._recovery is not None:
+            self.trends.start_session(resumed.info.started)
+            self.trends.add_events(self._recovery.history(recording.session_id))
+        else:
+            self.trends.start_session(self._clock.now())
         sends = get_protocol(protocol).sends
         for vital, tile in self.tiles.items():
             # An oximeter alone sends no ECG HR and no NIBP: say so, not "waiting".
@@ -405,6 +482,9 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # report it; the window must still close cleanly
             log.exception("stopping the recording failed")
             self.show_error(f"✖ Stopping the recording failed: {exc}")
+        else:  # the link has stopped: nothing calls this feed again, and the next gets its own
+            if feed is not None:
+                feed.deleteLater()
         finally:
             if feed is not None:
                 recording.recorder.unsubscribe(feed.push_events)
