@@ -223,3 +223,29 @@ def test_signed_report_prints_the_sign_offs_and_addenda(qapp, signed_session, tm
     assert pdf.has(FINDINGS)
     assert pdf.has("Addenda after sign-off: 1 (1 not yet signed off)")
     assert pdf.has(f"2026-05-04 12:00:00 R. Nurse note: {ADDENDUM} follow-up call NOT YET")
+
+
+def test_a_recorded_gap_breaks_the_lines_and_is_marked_even_when_short(record) -> None:
+    """Crash recovery notes the interruption as a GAP event: the chart must not join the
+    values across it, however short (here 20 s, under GAP_S), and says "gap"."""
+    from reportlab.graphics.shapes import PolyLine, String
+
+    from infusion_monitor.devices.base import DeviceEvent, DeviceEventKind
+    from infusion_monitor.export.pdf_chart import GAP_S, trends_drawing
+    from infusion_monitor.export.pdf_style import register_fonts
+
+    register_fonts()
+    hr = sorted(r.time for r in record.readings if r.vital.value == "hr")
+    end = hr[len(hr) // 2]
+    hole = [r for r in record.readings if not end - timedelta(seconds=20) < r.time < end]
+    assert 20 < GAP_S
+    plain = replace(record, readings=tuple(hole))
+    gap = DeviceEvent(DeviceEventKind.GAP, "recording interrupted", t_received=end)
+    marked = replace(plain, device_events=(*plain.device_events, gap))
+
+    def shapes(r: SessionRecord, kind: type) -> list:
+        return [s for s in trends_drawing(r, 500).contents if isinstance(s, kind)]
+
+    assert len(shapes(marked, PolyLine)) >= len(shapes(plain, PolyLine)) + 2  # HR and SpO2
+    assert "gap" not in [s.text for s in shapes(plain, String)]
+    assert "gap" in [s.text for s in shapes(marked, String)]

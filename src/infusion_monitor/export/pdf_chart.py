@@ -2,15 +2,17 @@
 
 Drawn directly as a reportlab ``Drawing`` (three stacked panels on one time axis). Valid values
 are black lines; artifacts and questionable values are grey crosses apart from them (never joined
-to the line); a silence of more than ``GAP_S`` breaks a line. Phase markers are dashed verticals
-(voided ones dotted grey). Alarm spans are shaded by priority in the panel of their vital (all
-panels for an equipment alarm) and marked ``***``/``**``/``*`` above the chart, so priority never
-depends on colour alone; charting reminders and score alarms are in the alarm log, not here.
-Alarm limits in force are dotted lines labelled in the right margin.
+to the line); a silence of more than ``GAP_S``, or a gap the recording noted (an interrupted
+recording, drawn between dotted verticals marked "gap"), breaks a line. Phase markers are
+dashed verticals (voided ones dotted grey). Alarm spans are shaded by priority in the panel of
+their vital (all panels for an equipment alarm) and marked ``***``/``**``/``*`` above the chart,
+so priority never depends on colour alone; charting reminders and score alarms are in the
+alarm log, not here. Alarm limits in force are dotted lines labelled in the right margin.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from reportlab.graphics.shapes import Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from infusion_monitor.devices.base import DeviceEventKind
 from infusion_monitor.export.pdf_style import BOLD, FONT, printable
 from infusion_monitor.export.record import SessionRecord
 from infusion_monitor.session.phases import Phase
@@ -105,10 +108,14 @@ def trends_drawing(record: SessionRecord, width: float) -> Drawing:
         _limits(d, a, record, i)
     for vital, points in doubtful.items():
         _crosses(d, axes[PANEL_OF[vital]], [(minute(r.time), r.value) for r in points])
-    _series(d, axes[0], valid[Vital.PR], minute, colors.Color(0.35, 0.35, 0.35), (2, 1.5), 0.5)
-    _series(d, axes[0], valid[Vital.HR], minute, colors.black, None, 0.6)
+    gaps = recorded_gaps(record)
+    breaks = [end for _, end in gaps]
+    _series(d, axes[0], valid[Vital.PR], minute, colors.Color(0.35, 0.35, 0.35), (2, 1.5), 0.5,
+            breaks)
+    _series(d, axes[0], valid[Vital.HR], minute, colors.black, None, 0.6, breaks)
     _nibp(d, axes[1], valid, minute)
-    _series(d, axes[2], valid[Vital.SPO2], minute, colors.black, None, 0.6)
+    _series(d, axes[2], valid[Vital.SPO2], minute, colors.black, None, 0.6, breaks)
+    _gaps(d, axes, gaps, minute)
     for a, label in zip(axes, ("HR / PR (/min)", "NIBP (mmHg)", "SpO2 (%)"), strict=True):
         _panel_label(d, a, label)
     _phases(d, axes, record, minute)
@@ -228,9 +235,38 @@ def _bands(d: Drawing, axes: list[Axis], record: SessionRecord, minute) -> None:
                        fillColor=BAND.get(alarm.priority, BAND["technical"])))
 
 
+def recorded_gaps(record: SessionRecord) -> list[tuple[datetime, datetime]]:
+    """The recording's own gaps (crash recovery: a GAP device event at the first reading after
+    the resume): from the last reading before each to the event."""
+    ends = sorted(e.t_received for e in record.device_events
+                  if e.kind is DeviceEventKind.GAP and e.t_received is not None)
+    times = sorted(r.time for r in record.readings)
+    out = []
+    for end in ends:
+        before = bisect.bisect_left(times, end)
+        out.append((times[before - 1] if before else end, end))
+    return out
+
+
+def _gaps(d: Drawing, axes: list[Axis], gaps: Sequence[tuple[datetime, datetime]],
+          minute) -> None:
+    """Each recorded gap: dotted verticals at its ends through every panel, "gap" above."""
+    top, bottom = axes[0].y1, axes[-1].y0
+    a = axes[0]
+    grey = colors.Color(0.45, 0.45, 0.45)
+    for start, end in gaps:
+        x0, x1 = a.x(minute(start)), a.x(minute(end))
+        for x in {x0, x1}:
+            d.add(Line(x, bottom, x, top, strokeColor=grey, strokeWidth=0.5,
+                       strokeDashArray=(0.8, 1.6)))
+        d.add(String((x0 + x1) / 2 - 5, top - 7, "gap", fontName=FONT, fontSize=6,
+                     fillColor=grey))
+
+
 def _series(d: Drawing, a: Axis, readings: Sequence[Reading], minute, colour,
-            dash: tuple[float, float] | None, width: float) -> None:
-    """One line per run of values without a gap longer than GAP_S."""
+            dash: tuple[float, float] | None, width: float,
+            breaks: Sequence[datetime] = ()) -> None:
+    """One line per run of values without a gap longer than GAP_S or a recorded gap."""
     run: list[float] = []
     last: datetime | None = None
 
@@ -243,7 +279,8 @@ def _series(d: Drawing, a: Axis, readings: Sequence[Reading], minute, colour,
         run.clear()
 
     for r in readings:
-        if last is not None and (r.time - last).total_seconds() > GAP_S:
+        if last is not None and ((r.time - last).total_seconds() > GAP_S
+                                 or any(last < t <= r.time for t in breaks)):
             flush()
         run.extend((a.x(minute(r.time)), a.y(r.value)))
         last = r.time
