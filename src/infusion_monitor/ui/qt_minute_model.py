@@ -108,6 +108,7 @@ class MinuteLogModel(QAbstractTableModel):
             self.current_minute = current_minute
             self.endResetModel()
             return
+        before, was_current = self.rows, self.current_minute
         if new > old:
             self.beginInsertRows(QModelIndex(), old, new - 1)
             self.rows = list(rows)
@@ -115,8 +116,13 @@ class MinuteLogModel(QAbstractTableModel):
         else:
             self.rows = list(rows)
         self.current_minute = current_minute
-        if new:
-            self.dataChanged.emit(self.index(0, 0), self.index(new - 1, len(COLUMNS) - 1))
+        # Repaint only rows that changed (the live window refreshes every second).
+        changed = [i for i, (a, b) in enumerate(zip(before, rows, strict=False)) if a != b]
+        changed += [m for m in (was_current, current_minute)
+                    if m is not None and m < min(old, new) and was_current != current_minute]
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), 0),
+                                  self.index(max(changed), len(COLUMNS) - 1))
 
     def set_pending(self, minute: int | None, keys: ScoreKeys | None) -> None:
         self.pending_minute, self.pending = minute, keys

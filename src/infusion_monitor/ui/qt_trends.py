@@ -114,6 +114,7 @@ class Grid(pg.GraphicsObject):
         self._pen = QPen(QColor(255, 255, 255, alpha))
         self._pen.setCosmetic(True)
         self.setZValue(-20)
+        self._ticks: dict[tuple[str, float, float, float], list[float]] = {}
 
     def _ranges(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         vb = self.getViewBox()
@@ -133,8 +134,18 @@ class Grid(pg.GraphicsObject):
         return QRectF(x0, y0, x1 - x0, y1 - y0)
 
     def _major(self, axis: str, lo: float, hi: float, pixels: float) -> list[float]:
-        levels = self._plot.getAxis(axis).tickValues(lo, hi, max(pixels, 1.0))
-        return list(levels[0][1]) if levels else []
+        """The axis's major ticks; remembered per range and size, since the live window
+        repaints ten times a second over the same range (pyqtgraph's tick search was ~15 %
+        of a frame)."""
+        key = (axis, lo, hi, pixels)
+        found = self._ticks.get(key)
+        if found is None:
+            levels = self._plot.getAxis(axis).tickValues(lo, hi, max(pixels, 1.0))
+            found = list(levels[0][1]) if levels else []
+            if len(self._ticks) > 64:
+                self._ticks.clear()
+            self._ticks[key] = found
+        return found
 
     def paint(self, painter, *_args) -> None:  # type: ignore[override]
         ranges = self._ranges()
