@@ -172,7 +172,9 @@ def test_reassociates_after_the_monitor_drops_off_the_line_and_returns(session) 
     assert before and after
     assert seconds(hr[-1]) >= 290  # data again, up to the end
     assert largest_gap(hr) >= 30  # the unplug
-    assert rec.codec.associations == 2  # a new association after the return
+    # A new association after the return. At 20x the codec's 12 s silence check is 0.6 real
+    # seconds, so a stalled test machine may legitimately re-associate once more.
+    assert rec.codec.associations >= 2
     assert len(rec.of_kind(DeviceEventKind.LINK_DOWN)) >= 1
     assert len(rec.of_kind(DeviceEventKind.LINK_UP)) >= 2
 
