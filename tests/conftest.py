@@ -38,3 +38,19 @@ def db(db_url: str) -> Iterator[Database]:
     database = open_database(db_url)
     yield database
     database.close()
+
+
+@pytest.fixture
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As on a headless machine: no database key in the environment, and keyring's own backend
+    that has no keyring (it raises). For the encryption tests."""
+    import keyring
+    from keyring.backends import fail
+
+    from infusion_monitor.store.keys import KEY_ENV_VAR
+
+    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)

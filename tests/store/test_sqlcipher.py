@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,14 +54,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
         del self.entries[(service, username)]
 
 
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """As on a headless machine: keyring's own backend that has no keyring (it raises)."""
-    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("no_keyring")  # tests/conftest.py
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@ function as the terminal (store/keys.py), before any window opens."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backends import fail
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit
 from pytestqt.qtbot import QtBot
@@ -21,13 +19,7 @@ from infusion_monitor.ui.qt_key_prompt import ask_key_dialog
 KEY = "dialog key 7"
 
 
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("no_keyring")  # tests/conftest.py
 
 
 def answering(qtbot: QtBot, answers: list[Callable[[QInputDialog], None]],
