@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import os
 import queue
-import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from benchmarks.table import Row, format_table
+from benchmarks.table import Row, format_table, median_p99
 
 TRIALS = int(os.environ.get("ALARM_BENCH_TRIALS", "200"))
 GOAL_P99_MS = 100
 TIMEOUT_S = 5.0
 
 
-def _percentiles(samples: Sequence[float]) -> tuple[float, float]:
-    ms = sorted(s * 1000 for s in samples)
-    return statistics.median(ms), ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
 
 
 class _Feeder:
@@ -135,8 +131,8 @@ def measure() -> tuple[list[float], list[float]]:
 
 def run() -> list[Row]:
     alarm, baseline = measure()
-    med, p99 = _percentiles(alarm)
-    base_med, base_p99 = _percentiles(baseline)
+    med, p99 = median_p99(alarm)
+    base_med, base_p99 = median_p99(baseline)
     return [
         Row("breaching NIBP -> alarm bar text: median", med, "ms", "",
             f"HR reading -> tile {base_med:.2f} ms"),

@@ -9,7 +9,6 @@ bytes: the difference is what the app adds.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import threading
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import serial
 
-from benchmarks.table import Row, format_table
+from benchmarks.table import Row, format_table, median_p99
 from infusion_monitor.clock import SystemClock
 from infusion_monitor.devices.datex_s5 import BasicValues, DatexS5Codec, build_displayed_values
 from infusion_monitor.devices.link import SerialLink
@@ -45,9 +44,6 @@ def _frames() -> list[bytes]:
     return [build_displayed_values(T0 + i, BasicValues(hr=60 + i % 100)) for i in range(FRAMES)]
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ms = sorted(s * 1000 for s in samples)
-    return statistics.median(ms), ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
 
 
 def measure_app() -> list[float]:
@@ -136,8 +132,8 @@ def _send(master: int, frames: list[bytes]) -> list[float]:
 
 
 def run() -> list[Row]:
-    base_med, base_p99 = _percentiles(measure_baseline())
-    med, p99 = _percentiles(measure_app())
+    base_med, base_p99 = median_p99(measure_baseline())
+    med, p99 = median_p99(measure_app())
     return [
         Row("pty byte -> reading in recorder: median", med, "ms", "",
             f"bare pyserial read {base_med:.2f} ms"),

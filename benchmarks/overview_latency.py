@@ -22,13 +22,12 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 
-from benchmarks.table import Row, format_table
+from benchmarks.table import Row, format_table, median_p99
 from tests.pgdb import scratch_database
 
 PG_ENV = "INFUSION_MONITOR_TEST_PG"
@@ -40,9 +39,6 @@ GOAL_P99_MS = 2000
 TIMEOUT_S = 10.0
 
 
-def _percentiles(samples: Sequence[float]) -> tuple[float, float]:
-    ms = sorted(s * 1000 for s in samples)
-    return statistics.median(ms), ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
 
 
 class _Link:
@@ -206,10 +202,10 @@ def run() -> list[Row]:
               "to measure against a PostgreSQL server")
         return []
     got = measure(base_url)
-    med, p99 = _percentiles(got["alarm"])
-    base_med, base_p99 = _percentiles(got["baseline"])
-    read_med, read_p99 = _percentiles(got["read"])
-    show_med, show_p99 = _percentiles(got["show"])
+    med, p99 = median_p99(got["alarm"])
+    base_med, base_p99 = median_p99(got["baseline"])
+    read_med, read_p99 = median_p99(got["read"])
+    show_med, show_p99 = median_p99(got["show"])
     what = f"breach -> overview tile red ({CHAIRS} chairs, PG)"
     return [
         Row(f"{what}: median", med, "ms", f"<= {GOAL_MEDIAN_MS}",

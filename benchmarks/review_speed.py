@@ -21,14 +21,13 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.table import Row, format_table
+from benchmarks.table import Row, format_table, median_p99
 
 SESSIONS = int(os.environ.get("REVIEW_BENCH_SESSIONS", "10000"))
 REPEATS = int(os.environ.get("REVIEW_BENCH_REPEATS", "20"))
@@ -36,13 +35,12 @@ GOAL_MS = 300
 
 
 def _stats(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    ms = []
+    seconds = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
-        ms.append((time.perf_counter() - t) * 1000)
-    ms.sort()
-    return statistics.median(ms), ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+        seconds.append(time.perf_counter() - t)
+    return median_p99(seconds)
 
 
 def run() -> list[Row]:

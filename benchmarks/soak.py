@@ -46,8 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from benchmarks.alarm_latency import _percentiles
-from benchmarks.table import Row, format_table
+from benchmarks.table import Row, format_table, median_p99
 
 SESSIONS = int(os.environ.get("SOAK_SESSIONS", "8"))
 SPEED = float(os.environ.get("SOAK_SPEED", "120"))
@@ -400,10 +399,10 @@ def run() -> list[Row]:
     first, second, last = figures[0], figures[min(1, n - 1)], figures[-1]
     growth = last.rss_mb - second.rss_mb
     cpu = sum(f.cpu_s for f in figures) / sum(f.wall_s for f in figures)
-    med, p99 = _percentiles([ms / 1000 for ms in frames.ms])
-    _, cpu_p99 = _percentiles([ms / 1000 for ms in frames.cpu_ms])
-    bare_med, bare_p99 = _percentiles([ms / 1000 for ms in bare.ms])
-    _, bare_cpu_p99 = _percentiles([ms / 1000 for ms in bare.cpu_ms])
+    med, p99 = median_p99(frames.ms, scale=1)
+    _, cpu_p99 = median_p99(frames.cpu_ms, scale=1)
+    bare_med, bare_p99 = median_p99(bare.ms, scale=1)
+    _, bare_cpu_p99 = median_p99(bare.cpu_ms, scale=1)
     n_points = sum(len(x) for x, _ in held["points"].values())
     print(f"soak: {n} sessions at {SPEED:g}x in {wall:.0f} s; {len(frames.ms)} frames, "
           f"{frames.painted} painted the trends; RSS by session start: "

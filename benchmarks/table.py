@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,3 +36,9 @@ def format_table(rows: Iterable[Row]) -> str:
             f"{r.figure:46} {r.value:12.2f} {r.unit:9} {r.goal:>10}  {met:4} {r.baseline}"
         )
     return "\n".join(lines)
+
+
+def median_p99(samples: Iterable[float], scale: float = 1000.0) -> tuple[float, float]:
+    """Median and 99th percentile (nearest rank) of ``samples`` times ``scale`` (s -> ms)."""
+    ms = sorted(s * scale for s in samples)
+    return statistics.median(ms), ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
