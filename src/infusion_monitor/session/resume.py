@@ -102,9 +102,7 @@ def _duration(seconds: float) -> str:
 
 def open_sessions(database: Database, workstation_id: str) -> list[OpenSession]:
     """This workstation's recorded sessions that were never ended, newest first."""
-    found = [s for s in database.repository.list_sessions()
-             if s.ended is None and s.workstation_id == workstation_id
-             and s.source in LIVE_SOURCES]
+    found = database.repository.open_sessions(workstation_id, LIVE_SOURCES)
     return [open_session(database, s) for s in found]
 
 

@@ -138,6 +138,13 @@ class Repository:
         """Every session, newest first."""
         return self._sessions(None)
 
+    def open_sessions(self, workstation_id: str, sources: Sequence[str]) -> list[SessionInfo]:
+        """This workstation's sessions from ``sources`` that were never ended, newest first
+        (asked at every start and Connect: filtered in SQL, not over every session)."""
+        return self._sessions((SessionRow.ended_us.is_(None))
+                              & (SessionRow.workstation_id == workstation_id)
+                              & SessionRow.source.in_(list(sources)))
+
     def insert_readings(self, session_id: int, readings: Sequence[Reading]) -> None:
         """Append readings in one transaction."""
         self.insert_batch([(session_id, r) for r in readings], [])
